@@ -5,4 +5,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../edge-agent/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a stopped agent has nothing left to do, whatever handle a library leaves open.
+process.exit(await main(process.argv.slice(2)));

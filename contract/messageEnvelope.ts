@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/**
+ * What the agent knows about a message besides its bytes. Written beside the body in the spool,
+ * carried in the queue message, and read by every delivery path: the one definition all of them share.
+ */
+export const messageEnvelopeSchema = z.object({
+  /** Stamped by the agent at intake; stable across retries and redeliveries (the idempotency key). */
+  id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  receivedAt: z.iso.datetime(),
+  client: z.object({
+    name: z.string(),
+    ip: z.string(),
+  }),
+  helo: z.string(),
+  /** Envelope sender as the device gave it ('' for the null sender), before any send-as rewrite. */
+  mailFrom: z.string(),
+  rcptTo: z.array(z.string()).min(1),
+  /** Byte size and SHA-256 (hex) of the spooled body (CRLF line ends, not dot-stuffed). */
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Send-as address of the client rule at intake time, if any. */
+  sendAs: z.string().optional(),
+});
+
+export type MessageEnvelope = z.infer<typeof messageEnvelopeSchema>;

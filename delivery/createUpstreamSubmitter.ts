@@ -1,0 +1,39 @@
+import { readPem } from './pem.ts';
+import { SmtpSubmitter } from './smtp/smtpSubmitter.ts';
+import { MsalTokenProvider } from './token/tokenProvider.ts';
+import type { UpstreamConfig } from './upstreamConfig.ts';
+
+/** Builds the SMTP submitter for an `upstream` block; the one place config meets the client. */
+export function createUpstreamSubmitter(upstream: UpstreamConfig): { submitter: SmtpSubmitter; mailbox: string | undefined } {
+  const ca = upstream.ca ? readPem(upstream.ca) : undefined;
+  const auth = upstream.auth;
+  const submitter = new SmtpSubmitter({
+    host: upstream.host,
+    port: upstream.port,
+    security: upstream.security,
+    ca,
+    name: upstream.name,
+    connections: upstream.rateLimit.connections,
+    perMinute: upstream.rateLimit.perMinute,
+    connectTimeoutMs: upstream.timeouts.connect,
+    socketTimeoutMs: upstream.timeouts.socket,
+    auth:
+      auth.type === 'oauth2'
+        ? {
+            type: 'oauth2',
+            user: auth.user,
+            tokens: new MsalTokenProvider({
+              tenantId: auth.tenantId,
+              clientId: auth.clientId,
+              clientSecret: auth.clientSecret,
+              certificate: auth.certificate,
+              authority: auth.authority,
+              ca,
+            }),
+          }
+        : auth.type === 'basic'
+          ? { type: 'basic', user: auth.user, password: auth.password }
+          : { type: 'none' },
+  });
+  return { submitter, mailbox: auth.type === 'none' ? undefined : auth.user };
+}

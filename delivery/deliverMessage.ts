@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
+import { classifyReply, type Classification } from './classifyReply.ts';
+import { TokenUnavailableError } from './errors.ts';
+import type { DeliveryLogger } from './logger.ts';
+import { rewriteStreamForSendAs } from './sendAsStream.ts';
+import { SubmitError, type Submitter, type UpstreamFailureReport } from './smtp/submission.ts';
+
+export interface RecipientOutcome {
+  rcpt: string;
+  reply: string;
+  classification: Classification;
+}
+
+/** What one attempt achieved, recipient by recipient. */
+export interface AttemptOutcome {
+  /** The upstream took the message for these: never send it to them again. */
+  accepted: string[];
+  /** Refused for good. */
+  rejected: RecipientOutcome[];
+  /** Not delivered this time but worth retrying (transient or needs-operator). */
+  deferred: RecipientOutcome[];
+  /** Why nothing was accepted, when that is the case. */
+  failure?: RecipientOutcome;
+}
+
+export interface DeliveryRequest {
+  envelope: MessageEnvelope;
+  /** The recipients still owed the message (all of the envelope's on the first attempt). */
+  rcptTo: string[];
+  /** The spooled bytes, CRLF line ends, not dot-stuffed. */
+  openBody: () => Readable;
+  /** The mailbox the upstream authenticates as, for operator hints. */
+  mailbox?: string;
+}
+
+/**
+ * One delivery attempt, the same for every path (embedded worker, SQS worker, Lambda): apply the
+ * client's send-as, submit, and sort every recipient into accepted / rejected / deferred.
+ */
+export async function deliverMessage(request: DeliveryRequest, submitter: Submitter, logger: DeliveryLogger): Promise<AttemptOutcome> {
+  const { envelope } = request;
+  const from = envelope.sendAs ?? envelope.mailFrom;
+  const context = { sender: from, mailbox: request.mailbox };
+  const started = Date.now();
+  const body = request.openBody();
+  const raw = envelope.sendAs ? rewriteStreamForSendAs(body, envelope.sendAs) : body;
+  try {
+    const result = await submitter.submit({ id: envelope.id, from, to: request.rcptTo, raw });
+    const refusals = result.rejected.map((r) => recipientOutcome(r.rcpt, r.failure, context));
+    const outcome: AttemptOutcome = {
+      accepted: result.accepted,
+      rejected: refusals.filter((r) => r.classification.kind === 'permanent'),
+      deferred: refusals.filter((r) => r.classification.kind !== 'permanent'),
+    };
+    logger.info(
+      { messageId: envelope.id, accepted: outcome.accepted.length, rejected: outcome.rejected.length, deferred: outcome.deferred.length, ms: Date.now() - started, response: result.response },
+      'delivery attempt accepted',
+    );
+    return outcome;
+  } catch (error) {
+    body.destroy();
+    const failure = recipientOutcome('', failureOf(error), context);
+    const refusals = error instanceof SubmitError ? error.rejected.map((r) => recipientOutcome(r.rcpt, r.failure, context)) : [];
+    const byRcpt = new Map(refusals.map((r) => [r.rcpt, r]));
+    const outcome: AttemptOutcome = { accepted: [], rejected: [], deferred: [], failure };
+    for (const rcpt of request.rcptTo) {
+      // Each recipient keeps its own refusal when it had one; the rest share the overall failure.
+      const own = byRcpt.get(rcpt) ?? { ...failure, rcpt };
+      (own.classification.kind === 'permanent' ? outcome.rejected : outcome.deferred).push(own);
+    }
+    const log = failure.classification.kind === 'config' ? logger.error.bind(logger) : logger.warn.bind(logger);
+    log(
+      {
+        messageId: envelope.id,
+        kind: failure.classification.kind,
+        throttled: failure.classification.throttled,
+        reply: failure.reply,
+        reason: failure.classification.reason,
+        operatorAction: failure.classification.operatorAction,
+        ms: Date.now() - started,
+      },
+      failure.classification.kind === 'config' ? 'delivery needs the operator' : 'delivery attempt failed',
+    );
+    return outcome;
+  }
+}
+
+function recipientOutcome(rcpt: string, failure: UpstreamFailureReport, context: { sender: string; mailbox?: string }): RecipientOutcome {
+  return { rcpt, reply: failure.response ?? failure.message, classification: classifyReply(failure, context) };
+}
+
+function failureOf(error: unknown): UpstreamFailureReport {
+  if (error instanceof SubmitError) {
+    return error.failure;
+  }
+  if (error instanceof TokenUnavailableError) {
+    // Refused by the authority is for the operator; unreachable is a network problem like any other.
+    return error.configProblem ? { code: 'EAUTH', message: error.message, command: 'TOKEN' } : { code: 'ECONNECTION', message: error.message, command: 'TOKEN' };
+  }
+  const err = error as { code?: unknown; message?: unknown };
+  return { code: typeof err.code === 'string' ? err.code : undefined, message: String(err.message ?? error) };
+}

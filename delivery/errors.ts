@@ -1,0 +1,32 @@
+/**
+ * No access token could be had. `configProblem` separates what an operator must fix (wrong
+ * secret, unknown app or tenant: the authority refused) from what passes (authority unreachable).
+ */
+export class TokenUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly configProblem: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TokenUnavailableError';
+  }
+
+  static from(error: unknown): TokenUnavailableError {
+    const fields = (typeof error === 'object' && error !== null ? error : {}) as { errorCode?: unknown; errorMessage?: unknown; message?: unknown };
+    const code = typeof fields.errorCode === 'string' ? fields.errorCode : '';
+    const text = typeof fields.errorMessage === 'string' && fields.errorMessage ? fields.errorMessage : String(fields.message ?? error);
+    // Only the first line: AADSTS messages carry trace and correlation ids, never secrets.
+    const firstLine = text.split(/\r?\n/)[0]?.slice(0, 300) ?? '';
+    const refused = /^(invalid_client|unauthorized_client|invalid_request|invalid_scope|invalid_grant|invalid_resource)$/.test(code) || /AADSTS\d+/.test(text);
+    return new TokenUnavailableError(`token request failed${code ? ` (${code})` : ''}: ${firstLine}`, refused, { cause: error });
+  }
+}
+
+/** A spooled message could not be read for delivery (its body is gone or unreadable). */
+export class MessageUnreadableError extends Error {
+  constructor(id: string, options?: { cause?: unknown }) {
+    super(`message ${id} could not be read from the spool`, options);
+    this.name = 'MessageUnreadableError';
+  }
+}

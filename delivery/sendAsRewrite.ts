@@ -1,0 +1,226 @@
+import { open } from 'node:fs/promises';
+import addressparser from 'nodemailer/lib/addressparser';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const CRLF = Buffer.from('\r\n', 'latin1');
+const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
+
+/** Bytes read per step while looking for the end of the header. */
+const READ_CHUNK_BYTES = 64 * 1024;
+/** Devices write headers of a few hundred bytes; a megabyte without a blank line is not a header. */
+export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
+
+export class HeaderTooLargeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly limitBytes: number,
+  ) {
+    super(`the header of ${path} has no end within ${limitBytes} bytes`);
+    this.name = 'HeaderTooLargeError';
+  }
+}
+
+/**
+ * Index just past the blank line that ends the header (CRLF CRLF), or -1 if not found within buf.
+ * Messages here always have CRLF line ends. A message with no header/body separator is all header.
+ */
+export function findHeaderEnd(buf: Buffer): number {
+  return headerEndFrom(buf, 0);
+}
+
+/** `from` lets a reader that appends chunks skip what it already searched. */
+function headerEndFrom(buf: Buffer, from: number): number {
+  // A message that starts with the blank line has an empty header; CRLF CRLF would find the
+  // blank line after the first body line instead.
+  if (buf.length >= 2 && buf[0] === CR && buf[1] === LF) {
+    return 2;
+  }
+  const at = buf.indexOf(BLANK_LINE, from);
+  return at === -1 ? -1 : at + BLANK_LINE.length;
+}
+
+/**
+ * Reads only as much of a file as needed to find the end of its header.
+ * @returns the header including its blank line (the whole file if it has none) and where the body starts.
+ * @throws HeaderTooLargeError when the header does not end within `maxHeaderBytes`.
+ */
+export async function readHeaderBlock(path: string, options: { maxHeaderBytes?: number } = {}): Promise<{ header: Buffer; bodyOffset: number }> {
+  const limit = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  const handle = await open(path, 'r');
+  try {
+    let buffered = Buffer.alloc(0);
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK_BYTES, buffered.length);
+      if (bytesRead === 0) {
+        if (buffered.length > limit) {
+          throw new HeaderTooLargeError(path, limit);
+        }
+        return { header: buffered, bodyOffset: buffered.length };
+      }
+      // The blank line may straddle two chunks: search again from three bytes before the new one.
+      const searchFrom = Math.max(0, buffered.length - (BLANK_LINE.length - 1));
+      buffered = Buffer.concat([buffered, chunk.subarray(0, bytesRead)]);
+      const end = headerEndFrom(buffered, searchFrom);
+      if (end !== -1) {
+        if (end > limit) {
+          throw new HeaderTooLargeError(path, limit);
+        }
+        // A copy, so the part of the body read along with the header is not kept alive with it.
+        return { header: Buffer.from(buffered.subarray(0, end)), bodyOffset: end };
+      }
+      if (buffered.length >= limit) {
+        throw new HeaderTooLargeError(path, limit);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+interface HeaderField {
+  /** Lower-cased field name; '' for a line that is not a well-formed field (kept as it is). */
+  name: string;
+  /** Offsets into the header: the field's first byte, the byte after its name's colon, its end (after its CRLF). */
+  start: number;
+  valueStart: number;
+  end: number;
+}
+
+/**
+ * Rewrite a header block (bytes up to and including the blank line, or the whole message if it
+ * has no body) for send-as: From becomes exactly `sendAs` (keep the original display name only if
+ * it does not itself look like an address — printers put 'scanner@printer.local' as display
+ * name, which Exchange treats as a send-as attempt; then use no display name); if the message had
+ * a From and no Reply-To, add `Reply-To:` with the original From value; if there was no From at
+ * all, add `From: <sendAs>`; drop Sender unless it names `sendAs` alone. Every other header byte
+ * stays identical (folding, order, 8-bit bytes).
+ *
+ * Details: a second From field (invalid in RFC 5322) is dropped so the upstream judges one
+ * sender; Reply-To is only added when the original From held an address other than `sendAs`;
+ * the result always ends with CRLF CRLF; bytes after the blank line, if given, are passed on
+ * unchanged.
+ * @throws RangeError when `sendAs` is not a plain address (it is written into the header).
+ */
+export function rewriteHeaderForSendAs(header: Buffer, sendAs: string): Buffer {
+  const address = checkedAddress(sendAs);
+  const end = findHeaderEnd(header);
+  const fieldsEnd = end === -1 ? header.length : end - CRLF.length;
+  const fields = splitFields(header, fieldsEnd);
+  const hasReplyTo = fields.some((field) => field.name === 'reply-to');
+
+  const out: Buffer[] = [];
+  let fromWritten = false;
+  for (const field of fields) {
+    if (field.name === 'from') {
+      if (fromWritten) {
+        continue;
+      }
+      fromWritten = true;
+      const rawValue = header.subarray(field.valueStart, field.end);
+      const value = unfold(rawValue);
+      out.push(fromLine(displayNameToKeep(value), address));
+      if (!hasReplyTo && namesOtherAddress(value, address)) {
+        // The original bytes, folding and all: replies still reach whoever the device named.
+        out.push(Buffer.from('Reply-To:', 'latin1'), withLineEnd(rawValue));
+      }
+    } else if (field.name === 'sender') {
+      if (namesOnly(unfold(header.subarray(field.valueStart, field.end)), address)) {
+        out.push(withLineEnd(header.subarray(field.start, field.end)));
+      }
+    } else {
+      out.push(withLineEnd(header.subarray(field.start, field.end)));
+    }
+  }
+  if (!fromWritten) {
+    out.push(fromLine('', address));
+  }
+  out.push(CRLF);
+  if (end !== -1) {
+    out.push(header.subarray(end));
+  }
+  return Buffer.concat(out);
+}
+
+/** Fields of header[0, limit): a line starting with space or tab continues the field above it. */
+function splitFields(header: Buffer, limit: number): HeaderField[] {
+  const fields: HeaderField[] = [];
+  let pos = 0;
+  while (pos < limit) {
+    const crlf = header.indexOf(CRLF, pos);
+    const lineEnd = crlf === -1 || crlf >= limit ? limit : crlf;
+    const next = Math.min(lineEnd + CRLF.length, limit);
+    const first = header[pos];
+    const current = fields[fields.length - 1];
+    if ((first === 0x20 || first === 0x09) && current) {
+      current.end = next;
+    } else {
+      const colon = header.indexOf(0x3a, pos);
+      const name = colon !== -1 && colon < lineEnd ? header.toString('latin1', pos, colon).replace(/[ \t]+$/, '') : '';
+      // RFC 5322 field names are printable ASCII without colon or space; anything else (an mbox
+      // "From " line, a stray text line) is not a field and is passed on untouched.
+      const valid = /^[\x21-\x39\x3b-\x7e]+$/.test(name);
+      fields.push({ name: valid ? name.toLowerCase() : '', start: pos, valueStart: valid ? colon + 1 : pos, end: next });
+    }
+    pos = next;
+  }
+  return fields;
+}
+
+/** RFC 5322 unfolding: a CRLF followed by white space is removed; read as latin1 so bytes map 1:1 to chars. */
+function unfold(rawValue: Buffer): string {
+  return rawValue.toString('latin1').replace(/\r\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
+}
+
+function withLineEnd(bytes: Buffer): Buffer {
+  if (bytes.length >= 2 && bytes[bytes.length - 2] === CR && bytes[bytes.length - 1] === LF) {
+    return bytes;
+  }
+  // Only the last line of a message without a body can lack its CRLF; new lines follow it now.
+  return Buffer.concat([bytes, bytes[bytes.length - 1] === CR ? Buffer.from([LF]) : CRLF]);
+}
+
+const PLAIN_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]+)*$/;
+const LOOKS_LIKE_ADDRESS = /\S@\S/;
+
+/** The first mailbox's display name, or '' when it has none or it looks like an address. */
+function displayNameToKeep(fromValue: string): string {
+  const first = addressparser(fromValue, { flatten: true })[0];
+  const name = (first?.name ?? '').replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return LOOKS_LIKE_ADDRESS.test(name) ? '' : name;
+}
+
+/** `name` is latin1 (the original bytes); the address is UTF-8, as RFC 6532 headers carry it. */
+function fromLine(name: string, address: string): Buffer {
+  if (!name) {
+    return Buffer.from(`From: ${address}\r\n`, 'utf8');
+  }
+  const phrase = PLAIN_PHRASE.test(name) ? name : `"${name.replace(/[\\"]/g, '\\$&')}"`;
+  return Buffer.concat([Buffer.from(`From: ${phrase} <`, 'latin1'), Buffer.from(`${address}>\r\n`, 'utf8')]);
+}
+
+function addressesIn(value: string): string[] {
+  return addressparser(value, { flatten: true })
+    .map((mailbox) => mailbox.address.toLowerCase())
+    .filter((candidate) => candidate.includes('@'));
+}
+
+/** True when the field value names an address and some address in it is not `address`. */
+function namesOtherAddress(value: string, address: string): boolean {
+  return addressesIn(value).some((candidate) => candidate !== address.toLowerCase());
+}
+
+/** Only a Sender that agrees with the new From survives: anything else would name a second party. */
+function namesOnly(value: string, address: string): boolean {
+  const named = addressesIn(value);
+  return named.length > 0 && named.every((candidate) => candidate === address.toLowerCase());
+}
+
+function checkedAddress(sendAs: string): string {
+  const address = sendAs.trim();
+  if (!/^[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+@[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+$/.test(address)) {
+    throw new RangeError(`invalid send-as address ${JSON.stringify(sendAs)}: expected a plain address such as scanner@contoso.com`);
+  }
+  return address;
+}

@@ -1,0 +1,81 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { ConfidentialClientApplication, type Configuration } from '@azure/msal-node';
+import { readPem } from '../pem.ts';
+import { TokenUnavailableError } from '../errors.ts';
+import { HttpsNetworkClient } from './httpsNetworkClient.ts';
+
+export const EXCHANGE_ONLINE_SCOPE = 'https://outlook.office365.com/.default';
+
+export interface AccessTokenProvider {
+  /** A valid bearer token for Exchange Online, from cache while it has time left. */
+  getToken(): Promise<string>;
+}
+
+export interface ClientCredentialsOptions {
+  tenantId: string;
+  clientId: string;
+  clientSecret?: string;
+  /** Paths or inline PEM. */
+  certificate?: { key: string; cert: string };
+  authority: string;
+  /** Extra CA (path or PEM) trusted for the authority. */
+  ca?: string;
+}
+
+/**
+ * App-only OAuth2 (client credentials) through MSAL, which signs certificate assertions and
+ * keeps the token cached, renewing it before it expires, so one token serves many messages.
+ */
+export class MsalTokenProvider implements AccessTokenProvider {
+  private readonly app: ConfidentialClientApplication;
+
+  constructor(options: ClientCredentialsOptions) {
+    const authorityBase = options.authority.replace(/\/+$/, '');
+    const authority = `${authorityBase}/${options.tenantId}`;
+    const auth: Configuration['auth'] = {
+      clientId: options.clientId,
+      authority,
+      // Giving the metadata up front spares a discovery round trip at every start and lets
+      // sovereign clouds and private authorities work without MSAL knowing them.
+      knownAuthorities: [new URL(authorityBase).host],
+      authorityMetadata: JSON.stringify(authorityMetadata(authority)),
+    };
+    if (options.certificate) {
+      const certPem = readPem(options.certificate.cert);
+      auth.clientCertificate = {
+        thumbprintSha256: createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex'),
+        privateKey: readPem(options.certificate.key),
+        x5c: certPem,
+      };
+    } else {
+      auth.clientSecret = options.clientSecret;
+    }
+    this.app = new ConfidentialClientApplication({
+      auth,
+      system: options.ca ? { networkClient: new HttpsNetworkClient(readPem(options.ca)) } : {},
+    });
+  }
+
+  async getToken(): Promise<string> {
+    let result;
+    try {
+      result = await this.app.acquireTokenByClientCredential({ scopes: [EXCHANGE_ONLINE_SCOPE] });
+    } catch (error) {
+      throw TokenUnavailableError.from(error);
+    }
+    if (!result?.accessToken) {
+      throw new TokenUnavailableError('the token authority returned no access token', false);
+    }
+    return result.accessToken;
+  }
+}
+
+function authorityMetadata(authority: string): Record<string, string> {
+  return {
+    token_endpoint: `${authority}/oauth2/v2.0/token`,
+    authorization_endpoint: `${authority}/oauth2/v2.0/authorize`,
+    end_session_endpoint: `${authority}/oauth2/v2.0/logout`,
+    issuer: `${authority}/v2.0`,
+    jwks_uri: `${authority}/discovery/v2.0/keys`,
+  };
+}

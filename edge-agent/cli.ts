@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from './config/loadConfig.ts';
+import { maskSecrets } from './config/maskSecrets.ts';
+import type { AgentConfig } from './config/agentConfigSchema.ts';
+import { startAgent } from './agent.ts';
+import { createLogger } from './logger.ts';
+import { Spool } from './spool/spool.ts';
+import { stringify } from 'yaml';
+
+const USAGE = `Usage: smarthost <command> [--config FILE]
+
+Commands:
+  start          run the relay (SMTP intake, spool, delivery)
+  check-config   validate the configuration and print it with secrets masked
+  queue          list queued and failed messages
+
+Options:
+  --config FILE  configuration file (default: ./smarthost.yaml when present, else built-in defaults)
+  --help         show this help
+`;
+
+/** Runs a command; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [command = 'help'] = parsed.positionals;
+  if (parsed.values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!['start', 'check-config', 'queue'].includes(command)) {
+    process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
+    return 2;
+  }
+  let config: AgentConfig;
+  try {
+    config = await loadConfig({ path: parsed.values.config });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  switch (command) {
+    case 'check-config':
+      process.stdout.write(`# configuration is valid; secrets masked\n${stringify(maskSecrets(config))}`);
+      return 0;
+    case 'queue':
+      return listQueue(config);
+    default:
+      return run(config);
+  }
+}
+
+async function run(config: AgentConfig): Promise<number> {
+  const logger = createLogger(config.log.level);
+  const agent = await startAgent(config, { logger }).catch((error: unknown) => {
+    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
+    return undefined;
+  });
+  if (!agent) {
+    logger.flush();
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down');
+  await agent.stop(30_000);
+  logger.flush();
+  return 0;
+}
+
+async function listQueue(config: AgentConfig): Promise<number> {
+  const spool = new Spool({ dir: config.spool.dir });
+  const queued = await spool.listQueued();
+  const failed = await spool.listFailed();
+  const lines = [`queued: ${queued.length}`];
+  for (const { envelope, state } of queued) {
+    lines.push(
+      `  ${envelope.id}  ${envelope.receivedAt}  from=${envelope.sendAs ?? (envelope.mailFrom || '<>')}  rcpts=${envelope.rcptTo.length}  size=${envelope.size}` +
+        (state ? `  attempts=${state.attempts}  next=${state.nextAttemptAt ?? '-'}  last="${state.lastError ?? ''}"` : ''),
+    );
+  }
+  lines.push(`failed: ${failed.length}`);
+  for (const { envelope, failure } of failed) {
+    lines.push(`  ${envelope.id}  ${failure.failedAt}  ${failure.reason}  reply="${failure.reply ?? ''}"${failure.operatorAction ? `  fix: ${failure.operatorAction}` : ''}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,201 @@
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { parseByteSize } from '../../delivery/byteSize.ts';
+import {
+  durationSchema,
+  integerSchema,
+  isInlinePem,
+  quoteValue,
+  upstreamConfigSchema,
+} from '../../delivery/upstreamConfig.ts';
+
+/**
+ * The agent's whole configuration file. Every object is strict so a misspelt key is an error
+ * rather than a silently ignored setting, and defaults are written in the file's own notation
+ * (`'35MB'`, `'5m'`) and parsed like user input, so the output is always normalized:
+ * sizes in bytes, durations in milliseconds.
+ */
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const always = { when: () => true };
+
+const SIZE_HINT = 'expected a size such as 35MB, 512KB or a number of bytes';
+
+const byteSizeSchema = z.unknown().transform((value, ctx) => {
+  if (typeof value === 'string' || typeof value === 'number') {
+    let bytes: number | undefined;
+    try {
+      bytes = parseByteSize(value);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+    }
+    if (bytes !== undefined && Number.isSafeInteger(bytes)) {
+      if (bytes > 0) return bytes;
+      ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
+      return z.NEVER;
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: `${SIZE_HINT}, got ${quoteValue(value)}` });
+  return z.NEVER;
+});
+
+const booleanSchema = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : value),
+  z.boolean(),
+);
+
+const nonEmptyString = z.string().min(1);
+
+/** Files the agent itself reads. Inline PEM is for the cloud secret only; here it would end up printed. */
+const filePathSchema = nonEmptyString.superRefine((value, ctx) => {
+  if (isInlinePem(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a file path (inline PEM is accepted only under upstream)' });
+  }
+});
+
+const ADDRESS_HINT = 'expected an IP address or CIDR range, IPv4 or IPv6, such as 10.0.0.5 or 10.0.0.0/24';
+
+/**
+ * ipaddr.js also accepts legacy IPv4 spellings ('10.1', hex, octal) that nobody means in an allow
+ * list, so IPv4 must be four decimal parts. A range with host bits set is refused because it is
+ * most often a typo for a single address or for a different network.
+ */
+function addressProblem(text: string): string | undefined {
+  const [addressPart = '', prefixPart] = text.split('/', 2);
+  const isV4 = ipaddr.IPv4.isValidFourPartDecimal(addressPart);
+  const isV6 = !isV4 && ipaddr.IPv6.isValid(addressPart);
+  if (!isV4 && !isV6) return `${ADDRESS_HINT}, got ${quoteValue(text)}`;
+  if (prefixPart === undefined) return undefined;
+  const maxPrefix = isV4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefixPart) || Number(prefixPart) > maxPrefix) {
+    return `prefix length must be 0 to ${maxPrefix}, got ${quoteValue(text)}`;
+  }
+  const network = isV4 ? ipaddr.IPv4.networkAddressFromCIDR(text) : ipaddr.IPv6.networkAddressFromCIDR(text);
+  const given = ipaddr.parse(addressPart);
+  if (network.toNormalizedString() !== given.toNormalizedString()) {
+    return `${quoteValue(text)} has host bits set; did you mean ${network.toString()}/${prefixPart}?`;
+  }
+  return undefined;
+}
+
+const addressSchema = z
+  .string({ error: (issue) => (issue.input === undefined ? undefined : `${ADDRESS_HINT}, got ${quoteValue(issue.input)}`) })
+  .transform((text) => text.trim())
+  .superRefine((text, ctx) => {
+    const problem = addressProblem(text);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+const domainSchema = z
+  .string()
+  .transform((value) => value.trim().toLowerCase())
+  .superRefine((value, ctx) => {
+    if (!DOMAIN_PATTERN.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `expected a domain such as contoso.com, got ${quoteValue(value)}` });
+    }
+  });
+
+const tlsSchema = z.strictObject({
+  cert: filePathSchema,
+  key: filePathSchema,
+  /** TLSv1 and TLSv1.1 exist for old printers only. */
+  minVersion: z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+
+const listenSchema = z.strictObject({
+  host: nonEmptyString.default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  port: integerSchema(0, 65535).default(2525),
+  /** Bytes. */
+  maxMessageSize: byteSizeSchema.prefault('35MB'),
+  maxRecipients: integerSchema(1).default(500),
+  bareNewlines: z.enum(['normalize', 'reject']).default('normalize'),
+  tls: tlsSchema.optional(),
+  maxConnections: integerSchema(1).default(100),
+  maxConnectionsPerClient: integerSchema(1).default(20),
+  /** Milliseconds. */
+  idleTimeout: durationSchema.prefault('5m'),
+});
+
+const clientSchema = z
+  .strictObject({
+    name: nonEmptyString,
+    address: addressSchema,
+    /** Rewrites the envelope sender and From header to this address. */
+    sendAs: z.email().optional(),
+    auth: z.strictObject({ username: nonEmptyString, password: nonEmptyString }).optional(),
+    /** Accepts any AUTH credentials: for printers that insist on authenticating. A risk, off by default. */
+    acceptAnyAuth: booleanSchema.default(false),
+  })
+  .superRefine((client: unknown, ctx) => {
+    if (isRecord(client) && client.auth !== undefined && client.acceptAnyAuth === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acceptAnyAuth'],
+        message: 'cannot be combined with auth: a client either checks its credentials or accepts any',
+      });
+    }
+  }, always);
+
+const clientsSchema = z.array(clientSchema).superRefine((clients: unknown, ctx) => {
+  if (!Array.isArray(clients)) return;
+  const firstIndexByName = new Map<string, number>();
+  clients.forEach((client: unknown, index) => {
+    const name = isRecord(client) ? client.name : undefined;
+    if (typeof name !== 'string') return;
+    const first = firstIndexByName.get(name);
+    if (first === undefined) firstIndexByName.set(name, index);
+    else ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicate name '${name}' (also clients[${first}].name)` });
+  });
+}, always);
+
+const queueKindSchema = z.enum(['local'], {
+  error: (issue) => (issue.input === 'sqs' ? "'sqs' is not supported by this version" : undefined),
+});
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const agentConfigSchema = z.strictObject({
+  listen: listenSchema.prefault({}),
+  /** Who may relay. Empty: loopback only. */
+  clients: clientsSchema.default([]),
+  senders: z
+    .strictObject({
+      /** Lowercased. Absent: any sender domain. */
+      allowedDomains: z
+        .array(domainSchema)
+        .min(1, { error: 'must list at least one domain (remove the key to allow any sender domain)' })
+        .optional(),
+    })
+    .prefault({}),
+  spool: z
+    .strictObject({
+      dir: nonEmptyString.default('./data/spool'),
+      /** Bytes. */
+      maxBytes: byteSizeSchema.optional(),
+    })
+    .prefault({}),
+  /** Where mail goes when no upstream is configured (the embedded default). */
+  outbox: z.strictObject({ dir: nonEmptyString.default('./data/outbox') }).prefault({}),
+  queue: z.strictObject({ kind: queueKindSchema.default('local') }).prefault({}),
+  upstream: upstreamConfigSchema.optional(),
+  retry: z
+    .strictObject({
+      /** Delays between attempts, in milliseconds. */
+      schedule: z.array(durationSchema).min(1).prefault(['1m', '5m', '15m', '1h', '4h']),
+      /** Milliseconds after arrival when a message stops being retried. */
+      maxAge: durationSchema.prefault('2d'),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+export type ClientConfig = AgentConfig['clients'][number];
+export type ListenConfig = AgentConfig['listen'];

@@ -1,0 +1,15 @@
+import { maskPathInPlace, UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
+import type { AgentConfig } from './agentConfigSchema.ts';
+
+/** A deep copy of the effective configuration that is safe to print (`smarthost check-config`). */
+export function maskSecrets(config: AgentConfig): unknown {
+  const copy: unknown = structuredClone(config);
+  if (typeof copy !== 'object' || copy === null) return copy;
+  if ('clients' in copy && Array.isArray(copy.clients)) {
+    for (const client of copy.clients) maskPathInPlace(client, ['auth', 'password']);
+  }
+  if ('upstream' in copy) {
+    for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy.upstream, path);
+  }
+  return copy;
+}

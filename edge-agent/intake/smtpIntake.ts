@@ -1,0 +1,271 @@
+import { once } from 'node:events';
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Logger } from 'pino';
+import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import type { Spool } from '../spool/spool.ts';
+import { SmtpReplyError } from '../smtpReplyError.ts';
+import { AuthThrottle } from './authThrottle.ts';
+import { ClientAccess, type ClientRule } from './clientAccess.ts';
+import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
+import { SizeLimit } from './sizeLimit.ts';
+
+export interface IntakeOptions {
+  host: string;
+  port: number;
+  maxMessageSize: number;
+  maxRecipients: number;
+  bareNewlines: BareNewlinePolicy;
+  tls?: { cert: string; key: string; minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' };
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  idleTimeoutMs: number;
+  clients: ClientRule[];
+  allowedDomains?: string[];
+  /** Name in the banner and EHLO reply. */
+  hostname?: string;
+}
+
+interface SessionInfo {
+  rule: ClientRule;
+  ip: string;
+}
+
+/**
+ * The SMTP server devices talk to. It decides who may relay, enforces the limits, streams each
+ * body into the spool, and answers 250 only once the spool has made the message durable.
+ */
+export class SmtpIntake {
+  private readonly server: SMTPServer;
+  private readonly access: ClientAccess;
+  private readonly sessions = new Map<string, SessionInfo>();
+  private readonly perClient = new Map<string, number>();
+  private readonly authThrottle = new AuthThrottle();
+  private readonly allowedDomains: Set<string> | undefined;
+  private closing = false;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly options: IntakeOptions,
+    private readonly spool: Spool,
+    private readonly logger: Logger,
+    private readonly onAccepted: (envelope: MessageEnvelope) => void,
+  ) {
+    this.access = new ClientAccess(options.clients);
+    this.allowedDomains = options.allowedDomains?.length ? new Set(options.allowedDomains.map((d) => d.toLowerCase())) : undefined;
+    const tls = options.tls;
+    this.server = new SMTPServer({
+      name: options.hostname,
+      banner: 'smarthost ready',
+      // LAN devices have no PTR records and a slow resolver would delay every banner.
+      disableReverseLookup: true,
+      logger: false,
+      size: options.maxMessageSize,
+      maxClients: options.maxConnections,
+      socketTimeout: options.idleTimeoutMs,
+      closeTimeout: 30_000,
+      authOptional: true,
+      // Printers that authenticate mostly cannot do TLS; the LAN is the trust boundary here.
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      hideSTARTTLS: !tls,
+      ...(tls
+        ? {
+            key: tls.key,
+            cert: tls.cert,
+            minVersion: tls.minVersion,
+            // OpenSSL 3 refuses TLS 1.0/1.1 ciphers at its default security level.
+            ...(tls.minVersion === 'TLSv1' || tls.minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+          }
+        : {}),
+      onConnect: (session, callback) => callback(this.admit(session)),
+      onAuth: (auth, session, callback) => {
+        this.authenticate(auth, session).then(
+          () => callback(null, { user: auth.username ?? 'device' }),
+          (error: Error) => callback(error),
+        );
+      },
+      onMailFrom: (address, session, callback) => callback(this.checkSender(address, session)),
+      onRcptTo: (_address, session, callback) => callback(this.checkRecipient(session)),
+      onData: (stream, session, callback) => {
+        this.receive(stream, session).then(
+          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+          (error: Error) => callback(error),
+        );
+      },
+      onClose: (session) => this.release(session),
+    });
+    this.server.on('error', (error) => this.logger.warn({ err: error.message }, 'SMTP connection error'));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    this.server.listen(this.options.port, this.options.host);
+    await once(this.server.server, 'listening');
+    return this.server.server.address() as AddressInfo;
+  }
+
+  /**
+   * Graceful shutdown: new connections get 421, transactions in progress may finish until
+   * `timeoutMs`, then every connection is closed.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    if (this.inFlight > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.drained = resolve)), sleep(timeoutMs)]);
+    }
+    this.server.options.closeTimeout = 1;
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private admit(session: SMTPServerSession): SmtpReplyError | undefined {
+    const ip = session.remoteAddress;
+    if (this.closing) {
+      return new SmtpReplyError(421, '4.3.2 Service shutting down, try again later');
+    }
+    const rule = this.access.match(ip);
+    if (!rule) {
+      this.logger.warn({ ip }, 'connection refused: address is not in clients');
+      return new SmtpReplyError(554, `5.7.1 ${ip} is not allowed to relay through this server`);
+    }
+    const open = this.perClient.get(ip) ?? 0;
+    if (open >= this.options.maxConnectionsPerClient) {
+      this.logger.warn({ ip, client: rule.name, open }, 'connection refused: too many from one address');
+      return new SmtpReplyError(421, '4.7.0 Too many connections from your address, try again later');
+    }
+    this.perClient.set(ip, open + 1);
+    this.sessions.set(session.id, { rule, ip });
+    // Some printers give up when offered AUTH they cannot do: only advertise it to clients that use it.
+    if (!rule.auth && !rule.acceptAnyAuth) {
+      session.disabledCommands = ['AUTH'];
+    }
+    return undefined;
+  }
+
+  private release(session: SMTPServerSession): void {
+    const info = this.sessions.get(session.id);
+    if (!info) {
+      return;
+    }
+    this.sessions.delete(session.id);
+    const open = (this.perClient.get(info.ip) ?? 1) - 1;
+    if (open <= 0) {
+      this.perClient.delete(info.ip);
+    } else {
+      this.perClient.set(info.ip, open);
+    }
+  }
+
+  private async authenticate(auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<void> {
+    const info = this.sessions.get(session.id);
+    const rule = info?.rule;
+    if (rule?.acceptAnyAuth) {
+      return;
+    }
+    if (rule?.auth && sameText(auth.username ?? '', rule.auth.username) && sameText(auth.password ?? '', rule.auth.password)) {
+      this.authThrottle.succeed(session.remoteAddress);
+      return;
+    }
+    const delay = this.authThrottle.fail(session.remoteAddress);
+    this.logger.warn({ ip: session.remoteAddress, client: rule?.name, delayMs: delay }, 'authentication failed');
+    if (delay > 0) {
+      await sleep(delay);
+    }
+    throw new SmtpReplyError(535, '5.7.8 Authentication credentials invalid');
+  }
+
+  private checkSender(address: SMTPServerAddress, session: SMTPServerSession): SmtpReplyError | undefined {
+    if (this.closing) {
+      return new SmtpReplyError(421, '4.3.2 Service shutting down, try again later');
+    }
+    const rule = this.sessions.get(session.id)?.rule;
+    if (!rule) {
+      return new SmtpReplyError(554, '5.7.1 Not allowed to relay');
+    }
+    if (rule.auth && !session.user) {
+      return new SmtpReplyError(530, '5.7.0 Authentication required');
+    }
+    try {
+      this.spool.checkCapacity();
+    } catch (error) {
+      return error as SmtpReplyError;
+    }
+    const sender = rule.sendAs ?? address.address;
+    if (this.allowedDomains && sender !== '') {
+      const domain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
+      if (!sender.includes('@') || !this.allowedDomains.has(domain)) {
+        this.logger.warn({ ip: session.remoteAddress, client: rule.name, domain }, 'sender refused: domain not allowed');
+        return new SmtpReplyError(550, `5.7.1 Sender domain ${domain || '(none)'} is not allowed to relay`);
+      }
+    }
+    return undefined;
+  }
+
+  private checkRecipient(session: SMTPServerSession): SmtpReplyError | undefined {
+    if (session.envelope.rcptTo.length >= this.options.maxRecipients) {
+      return new SmtpReplyError(452, '4.5.3 Too many recipients');
+    }
+    return undefined;
+  }
+
+  private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const info = this.sessions.get(session.id);
+    this.inFlight += 1;
+    const sizeLimit = new SizeLimit(this.options.maxMessageSize);
+    const lineEnds = new LineEndingGuard(this.options.bareNewlines);
+    const mailFrom = session.envelope.mailFrom;
+    const fields = {
+      ip: session.remoteAddress,
+      client: info?.rule.name,
+      rcpts: session.envelope.rcptTo.length,
+    };
+    stream.pipe(sizeLimit);
+    // .pipe does not forward errors: a failed guard must not stop smtp-server's stream, which
+    // has to be read to its end before the reply can go out.
+    sizeLimit.on('error', (error) => lineEnds.destroy(error));
+    sizeLimit.pipe(lineEnds);
+    try {
+      const envelope = await this.spool.accept(
+        {
+          client: { name: info?.rule.name ?? 'unknown', ip: session.remoteAddress },
+          helo: session.hostNameAppearsAs ?? '',
+          mailFrom: mailFrom ? mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          ...(info?.rule.sendAs ? { sendAs: info.rule.sendAs } : {}),
+        },
+        lineEnds,
+      );
+      this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
+      this.onAccepted(envelope);
+      return envelope.id;
+    } catch (error) {
+      const reply = error instanceof SmtpReplyError ? error : new SmtpReplyError(451, '4.3.0 Could not store the message, try again later', { cause: error });
+      this.logger.warn({ ...fields, reply: reply.responseCode, reason: reply.message, err: String(reply.cause ?? '') }, 'message refused');
+      await drain(stream);
+      throw reply;
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) {
+        this.drained?.();
+      }
+    }
+  }
+}
+
+/** Reads the rest of a refused message so the reply comes after the client's end of data. */
+async function drain(stream: SMTPServerDataStream): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) {
+    return;
+  }
+  stream.unpipe();
+  stream.resume();
+  await once(stream, 'end').catch(() => undefined);
+}
+
+function sameText(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

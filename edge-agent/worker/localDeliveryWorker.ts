@@ -1,0 +1,183 @@
+import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { deliverMessage } from '../../delivery/deliverMessage.ts';
+import type { DeliveryLogger } from '../../delivery/logger.ts';
+import { nextStep } from '../../delivery/nextStep.ts';
+import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import type { Submitter } from '../../delivery/smtp/submission.ts';
+import type { DeliveryState, Spool } from '../spool/spool.ts';
+
+export interface LocalDeliveryWorkerOptions {
+  spool: Spool;
+  submitter: Submitter;
+  policy: RetryPolicy;
+  logger: DeliveryLogger;
+  /** Messages in flight at once; matches the upstream's connection limit. */
+  concurrency: number;
+  /** The mailbox the upstream authenticates as, for operator hints. */
+  mailbox?: string;
+  /** How long to hold all deliveries after the upstream throttles (432 4.3.2). */
+  throttlePauseMs: number;
+}
+
+interface Pending {
+  envelope: MessageEnvelope;
+  dueAt: number;
+}
+
+/**
+ * The embedded mode's delivery loop: takes spooled messages oldest first, delivers them with the
+ * shared delivery core, and records each outcome in the spool before acting on the next one.
+ */
+export class LocalDeliveryWorker {
+  private readonly pending = new Map<string, Pending>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private pausedUntil = 0;
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: LocalDeliveryWorkerOptions) {}
+
+  /** Schedules what the spool held at start, honouring each message's recorded next attempt. */
+  async start(queued: MessageEnvelope[]): Promise<void> {
+    for (const envelope of queued) {
+      const state = await this.options.spool.readState(envelope.id);
+      this.pending.set(envelope.id, { envelope, dueAt: state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0 });
+    }
+    this.pump();
+  }
+
+  /** A message the intake just committed. */
+  enqueue(envelope: MessageEnvelope): void {
+    if (this.stopping) {
+      return; // It stays in the spool and is picked up at the next start.
+    }
+    this.pending.set(envelope.id, { envelope, dueAt: 0 });
+    this.pump();
+  }
+
+  /** Messages waiting or in flight. */
+  get depth(): number {
+    return this.pending.size + this.inFlight.size;
+  }
+
+  /** Resolves when nothing is due now and nothing is in flight (tests, graceful shutdown). */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops starting deliveries and waits up to `timeoutMs` for those in flight. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.values()]),
+      new Promise((resolve) => {
+        timeout = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timeout);
+  }
+
+  private isIdle(): boolean {
+    const now = Date.now();
+    return this.inFlight.size === 0 && ![...this.pending.values()].some((p) => p.dueAt <= now && now >= this.pausedUntil);
+  }
+
+  private pump(): void {
+    if (this.stopping) {
+      return;
+    }
+    clearTimeout(this.timer);
+    const now = Date.now();
+    if (now >= this.pausedUntil) {
+      // Map order is insertion order; ids sort by arrival, so sort to keep oldest first after restarts and retries.
+      const due = [...this.pending.values()].filter((p) => p.dueAt <= now).sort((a, b) => (a.envelope.id < b.envelope.id ? -1 : 1));
+      for (const item of due) {
+        if (this.inFlight.size >= this.options.concurrency) {
+          break;
+        }
+        this.pending.delete(item.envelope.id);
+        const run = this.process(item.envelope)
+          .catch((error: unknown) => {
+            // The outcome could not be recorded (spool I/O): keep the message and try again later.
+            this.options.logger.error({ messageId: item.envelope.id, err: String(error) }, 'could not record a delivery outcome');
+            this.pending.set(item.envelope.id, { envelope: item.envelope, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000) });
+          })
+          .finally(() => {
+            this.inFlight.delete(item.envelope.id);
+            this.pump();
+          });
+        this.inFlight.set(item.envelope.id, run);
+      }
+    }
+    this.armTimer();
+    if (this.isIdle()) {
+      for (const resolve of this.idleWaiters.splice(0)) {
+        resolve();
+      }
+    }
+  }
+
+  private armTimer(): void {
+    if (this.pending.size === 0) {
+      return;
+    }
+    const nextDue = Math.max(this.pausedUntil, Math.min(...[...this.pending.values()].map((p) => p.dueAt)));
+    this.timer = setTimeout(() => this.pump(), Math.max(0, nextDue - Date.now()));
+    this.timer.unref();
+  }
+
+  private async process(envelope: MessageEnvelope): Promise<void> {
+    const { spool, submitter, policy, logger } = this.options;
+    const state: DeliveryState = (await spool.readState(envelope.id)) ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
+    const rcptTo = state.pendingRcpts ?? envelope.rcptTo;
+    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope.id), mailbox: this.options.mailbox }, submitter, logger);
+    state.attempts += 1;
+    state.deliveredRcpts.push(...outcome.accepted);
+    state.rejectedRcpts.push(...outcome.rejected.map((r) => ({ rcpt: r.rcpt, reply: r.reply })));
+    const step = nextStep(envelope, outcome, state.attempts, policy);
+    switch (step.action) {
+      case 'done':
+        if (step.rejected.length === 0) {
+          await spool.remove(envelope);
+          logger.info({ messageId: envelope.id, attempts: state.attempts, recipients: state.deliveredRcpts.length }, 'delivered');
+        } else {
+          // Delivered to some, refused for others: keep it where an operator can see and resend.
+          state.pendingRcpts = step.rejected.map((r) => r.rcpt);
+          await spool.moveToFailed(envelope, { failedAt: new Date().toISOString(), reason: 'some recipients were refused', reply: step.rejected[0]?.reply, state });
+          logger.warn({ messageId: envelope.id, delivered: state.deliveredRcpts.length, refused: step.rejected.length }, 'delivered to some recipients, others refused');
+        }
+        return;
+      case 'fail':
+        state.pendingRcpts = rcptTo.filter((r) => !outcome.accepted.includes(r));
+        state.lastError = step.reason.reply;
+        await spool.moveToFailed(envelope, {
+          failedAt: new Date().toISOString(),
+          reason: step.reason.classification.reason,
+          reply: step.reason.reply,
+          operatorAction: step.reason.classification.operatorAction,
+          state,
+        });
+        logger.error({ messageId: envelope.id, attempts: state.attempts, reply: step.reason.reply, reason: step.reason.classification.reason }, 'delivery failed, moved to the failed area');
+        return;
+      case 'retry': {
+        const dueAt = Date.now() + step.delayMs;
+        state.pendingRcpts = step.rcptTo;
+        state.lastError = step.reason.reply;
+        state.nextAttemptAt = new Date(dueAt).toISOString();
+        await spool.writeState(envelope.id, state);
+        if (step.throttled) {
+          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
+          logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
+        }
+        this.pending.set(envelope.id, { envelope, dueAt });
+        return;
+      }
+    }
+  }
+}
