@@ -67,7 +67,7 @@ const PORT_AND_SECURITY = 'set upstream.security to starttls with upstream.port 
 const SWITCH_TO_OAUTH2 =
   'set upstream.auth.type to oauth2 (app-only XOAUTH2: an app registration with the SMTP.SendAsApp application permission, admin consent, and its service principal registered with New-ServicePrincipal)';
 
-function TLS_STEPS(): string {
+function tlsSteps(): string {
   return `check that upstream.host matches the name in its certificate, trust a TLS-inspecting proxy's CA with upstream.ca, and ${PORT_AND_SECURITY}`;
 }
 
@@ -237,7 +237,7 @@ const RULES: readonly Rule[] = [
     errorCode: /\b(ETLS|EREQUIRETLS|CERT_\w+|\w*SELF_SIGNED\w*|UNABLE_TO_\w+|ERR_TLS_\w+|ERR_SSL_\w+)\b/,
     kind: 'config',
     reason: 'the TLS connection to the upstream failed',
-    action: TLS_STEPS,
+    action: tlsSteps,
   },
   {
     // The token provider's own refusals (tokenProvider.ts): the identity platform said no.
@@ -251,7 +251,7 @@ const RULES: readonly Rule[] = [
     detail: /certificate|self[- ]signed|\bCERT\b|wrong version number|handshake failure|unsupported protocol/i,
     kind: 'config',
     reason: 'the TLS connection to the upstream failed',
-    action: TLS_STEPS,
+    action: tlsSteps,
   },
   {
     // Reaching the token authority failed; that passes like any network trouble.

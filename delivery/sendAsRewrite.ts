@@ -13,10 +13,10 @@ export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
 
 export class HeaderTooLargeError extends Error {
   constructor(
-    readonly path: string,
+    readonly source: string,
     readonly limitBytes: number,
   ) {
-    super(`the header of ${path} has no end within ${limitBytes} bytes`);
+    super(`the header of ${source} has no end within ${limitBytes} bytes`);
     this.name = 'HeaderTooLargeError';
   }
 }
@@ -38,45 +38,6 @@ function headerEndFrom(buf: Buffer, from: number): number {
   }
   const at = buf.indexOf(BLANK_LINE, from);
   return at === -1 ? -1 : at + BLANK_LINE.length;
-}
-
-/**
- * Reads only as much of a file as needed to find the end of its header.
- * @returns the header including its blank line (the whole file if it has none) and where the body starts.
- * @throws HeaderTooLargeError when the header does not end within `maxHeaderBytes`.
- */
-export async function readHeaderBlock(path: string, options: { maxHeaderBytes?: number } = {}): Promise<{ header: Buffer; bodyOffset: number }> {
-  const limit = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  const handle = await open(path, 'r');
-  try {
-    let buffered = Buffer.alloc(0);
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK_BYTES, buffered.length);
-      if (bytesRead === 0) {
-        if (buffered.length > limit) {
-          throw new HeaderTooLargeError(path, limit);
-        }
-        return { header: buffered, bodyOffset: buffered.length };
-      }
-      // The blank line may straddle two chunks: search again from three bytes before the new one.
-      const searchFrom = Math.max(0, buffered.length - (BLANK_LINE.length - 1));
-      buffered = Buffer.concat([buffered, chunk.subarray(0, bytesRead)]);
-      const end = headerEndFrom(buffered, searchFrom);
-      if (end !== -1) {
-        if (end > limit) {
-          throw new HeaderTooLargeError(path, limit);
-        }
-        // A copy, so the part of the body read along with the header is not kept alive with it.
-        return { header: Buffer.from(buffered.subarray(0, end)), bodyOffset: end };
-      }
-      if (buffered.length >= limit) {
-        throw new HeaderTooLargeError(path, limit);
-      }
-    }
-  } finally {
-    await handle.close();
-  }
 }
 
 interface HeaderField {
@@ -168,9 +129,16 @@ function splitFields(header: Buffer, limit: number): HeaderField[] {
   return fields;
 }
 
-/** RFC 5322 unfolding: a CRLF followed by white space is removed; read as latin1 so bytes map 1:1 to chars. */
+/**
+ * RFC 5322 unfolding: a CRLF followed by white space is removed. Read as latin1 so bytes map 1:1
+ * to chars; trimmed of ASCII white space only, since JavaScript's trim() would also eat 0xA0, the
+ * last byte of UTF-8 'à'.
+ */
 function unfold(rawValue: Buffer): string {
-  return rawValue.toString('latin1').replace(/\r\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
+  return rawValue
+    .toString('latin1')
+    .replace(/\r\n(?=[ \t])/g, '')
+    .replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
 }
 
 function withLineEnd(bytes: Buffer): Buffer {
@@ -184,10 +152,25 @@ function withLineEnd(bytes: Buffer): Buffer {
 const PLAIN_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]+)*$/;
 const LOOKS_LIKE_ADDRESS = /\S@\S/;
 
+/**
+ * addressparser trims with JavaScript's notion of white space, which includes 0xA0; in a latin1
+ * string that byte is often half of a UTF-8 character, so it is hidden from the parser.
+ */
+const NBSP_STAND_IN = '\ue0a0';
+
+function mailboxes(value: string): { name: string; address: string }[] {
+  return addressparser(value.replace(/\xa0/g, NBSP_STAND_IN), { flatten: true }).map((mailbox) => ({
+    name: mailbox.name.replaceAll(NBSP_STAND_IN, '\xa0'),
+    address: mailbox.address.replaceAll(NBSP_STAND_IN, '\xa0'),
+  }));
+}
+
 /** The first mailbox's display name, or '' when it has none or it looks like an address. */
 function displayNameToKeep(fromValue: string): string {
-  const first = addressparser(fromValue, { flatten: true })[0];
-  const name = (first?.name ?? '').replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const name = (mailboxes(fromValue)[0]?.name ?? '')
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
   return LOOKS_LIKE_ADDRESS.test(name) ? '' : name;
 }
 
@@ -201,7 +184,7 @@ function fromLine(name: string, address: string): Buffer {
 }
 
 function addressesIn(value: string): string[] {
-  return addressparser(value, { flatten: true })
+  return mailboxes(value)
     .map((mailbox) => mailbox.address.toLowerCase())
     .filter((candidate) => candidate.includes('@'));
 }

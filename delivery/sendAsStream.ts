@@ -1,25 +1,15 @@
 import { Readable } from 'node:stream';
-import { findHeaderEnd, rewriteHeaderForSendAs } from './sendAsRewrite.ts';
-
-/** A header bigger than this is not a header a device wrote; refuse rather than buffer it. */
-const MAX_HEADER_BYTES = 1024 * 1024;
-
-export class HeaderTooLargeError extends Error {
-  constructor() {
-    super(`message header is larger than ${MAX_HEADER_BYTES} bytes`);
-    this.name = 'HeaderTooLargeError';
-  }
-}
+import { DEFAULT_MAX_HEADER_BYTES, findHeaderEnd, HeaderTooLargeError, rewriteHeaderForSendAs } from './sendAsRewrite.ts';
 
 /**
  * The message with its header rewritten for send-as and the body streamed through untouched, so
  * a 35 MB scan is never held in memory. Works on any byte stream (spool file or S3 object).
  */
-export function rewriteStreamForSendAs(source: AsyncIterable<Buffer>, sendAs: string): Readable {
-  return Readable.from(rewrite(source, sendAs), { objectMode: false });
+export function rewriteStreamForSendAs(source: AsyncIterable<Buffer>, sendAs: string, maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES): Readable {
+  return Readable.from(rewrite(source, sendAs, maxHeaderBytes), { objectMode: false });
 }
 
-async function* rewrite(source: AsyncIterable<Buffer>, sendAs: string): AsyncGenerator<Buffer> {
+async function* rewrite(source: AsyncIterable<Buffer>, sendAs: string, maxHeaderBytes: number): AsyncGenerator<Buffer> {
   const iterator = source[Symbol.asyncIterator]();
   const parts: Buffer[] = [];
   let length = 0;
@@ -34,6 +24,9 @@ async function* rewrite(source: AsyncIterable<Buffer>, sendAs: string): AsyncGen
     length += next.value.length;
     const buffered = Buffer.concat(parts, length);
     const end = findHeaderEnd(buffered);
+    if (end > maxHeaderBytes) {
+      throw new HeaderTooLargeError('the message', maxHeaderBytes);
+    }
     if (end !== -1) {
       yield rewriteHeaderForSendAs(buffered.subarray(0, end), sendAs);
       if (end < buffered.length) {
@@ -41,8 +34,8 @@ async function* rewrite(source: AsyncIterable<Buffer>, sendAs: string): AsyncGen
       }
       break;
     }
-    if (length > MAX_HEADER_BYTES) {
-      throw new HeaderTooLargeError();
+    if (length > maxHeaderBytes) {
+      throw new HeaderTooLargeError('the message', maxHeaderBytes);
     }
     parts.length = 0;
     parts.push(buffered);

@@ -62,8 +62,10 @@ export class SmtpSubmitter implements Submitter {
     };
     const auth = options.auth;
     if (auth.type === 'oauth2') {
-      // The pass is a placeholder nodemailer insists on; the handler fetches the real token.
-      poolOptions.auth = { type: 'custom', method: 'XOAUTH2', user: auth.user, pass: 'from-token-provider' };
+      // type OAuth2 keeps nodemailer on XOAUTH2 (a custom type would let it pick LOGIN when the
+      // server lists that first); the custom handler below then does the exchange with a token
+      // from our provider, and this placeholder token is never sent.
+      poolOptions.auth = { type: 'OAuth2', user: auth.user, accessToken: 'from-token-provider' };
       poolOptions.customAuth = { XOAUTH2: (ctx) => xoauth2(ctx, auth.user, auth.tokens) };
     } else if (auth.type === 'basic') {
       poolOptions.auth = { user: auth.user, pass: auth.password };

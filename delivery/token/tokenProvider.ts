@@ -28,6 +28,7 @@ export interface ClientCredentialsOptions {
  */
 export class MsalTokenProvider implements AccessTokenProvider {
   private readonly app: ConfidentialClientApplication;
+  private pending: Promise<string> | undefined;
 
   constructor(options: ClientCredentialsOptions) {
     const authorityBase = options.authority.replace(/\/+$/, '');
@@ -56,7 +57,18 @@ export class MsalTokenProvider implements AccessTokenProvider {
     });
   }
 
-  async getToken(): Promise<string> {
+  /**
+   * Concurrent callers (one per pooled connection) share one request: MSAL's cache only helps
+   * once a token is in it.
+   */
+  getToken(): Promise<string> {
+    this.pending ??= this.acquire().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async acquire(): Promise<string> {
     let result;
     try {
       result = await this.app.acquireTokenByClientCredential({ scopes: [EXCHANGE_ONLINE_SCOPE] });

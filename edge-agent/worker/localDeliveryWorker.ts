@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
@@ -24,11 +25,19 @@ interface Pending {
   dueAt: number;
 }
 
+/** What became of one attempt: the message left the queue (delivered or failed), or waits for a retry. */
+export interface AttemptRecord {
+  id: string;
+  action: 'delivered' | 'failed' | 'retry';
+  attempts: number;
+  reply?: string;
+}
+
 /**
  * The embedded mode's delivery loop: takes spooled messages oldest first, delivers them with the
  * shared delivery core, and records each outcome in the spool before acting on the next one.
  */
-export class LocalDeliveryWorker {
+export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord] }> {
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -36,7 +45,9 @@ export class LocalDeliveryWorker {
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: LocalDeliveryWorkerOptions) {}
+  constructor(private readonly options: LocalDeliveryWorkerOptions) {
+    super();
+  }
 
   /** Schedules what the spool held at start, honouring each message's recorded next attempt. */
   async start(queued: MessageEnvelope[]): Promise<void> {
@@ -146,11 +157,13 @@ export class LocalDeliveryWorker {
         if (step.rejected.length === 0) {
           await spool.remove(envelope);
           logger.info({ messageId: envelope.id, attempts: state.attempts, recipients: state.deliveredRcpts.length }, 'delivered');
+          this.emit('attempt', { id: envelope.id, action: 'delivered', attempts: state.attempts });
         } else {
           // Delivered to some, refused for others: keep it where an operator can see and resend.
           state.pendingRcpts = step.rejected.map((r) => r.rcpt);
           await spool.moveToFailed(envelope, { failedAt: new Date().toISOString(), reason: 'some recipients were refused', reply: step.rejected[0]?.reply, state });
           logger.warn({ messageId: envelope.id, delivered: state.deliveredRcpts.length, refused: step.rejected.length }, 'delivered to some recipients, others refused');
+          this.emit('attempt', { id: envelope.id, action: 'failed', attempts: state.attempts, reply: step.rejected[0]?.reply });
         }
         return;
       case 'fail':
@@ -164,6 +177,7 @@ export class LocalDeliveryWorker {
           state,
         });
         logger.error({ messageId: envelope.id, attempts: state.attempts, reply: step.reason.reply, reason: step.reason.classification.reason }, 'delivery failed, moved to the failed area');
+        this.emit('attempt', { id: envelope.id, action: 'failed', attempts: state.attempts, reply: step.reason.reply });
         return;
       case 'retry': {
         const dueAt = Date.now() + step.delayMs;
@@ -176,6 +190,7 @@ export class LocalDeliveryWorker {
           logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
         }
         this.pending.set(envelope.id, { envelope, dueAt });
+        this.emit('attempt', { id: envelope.id, action: 'retry', attempts: state.attempts, reply: step.reason.reply });
         return;
       }
     }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { classifyReply, type FailureKind, type UpstreamFailure } from '../../delivery/classifyReply.ts';
 
-const EXCHANGE_DOC = new URL('../../../shared/docs/exchange-online.md', import.meta.url);
+const EXCHANGE_DOC = new URL('../../docs/reference/exchange-online.md', import.meta.url);
 
 interface ReplyCase {
   response: string;

@@ -124,8 +124,19 @@ export interface FakeExchangeOnline {
   failNext(stage: FaultStage, reply: string, times?: number): void;
   /** Down: new TCP connections are closed at once, same port. Open sessions are left alone. */
   setDown(down: boolean): void;
+  /**
+   * SMTP sessions not yet closed (counted from the greeting until the fake has processed the
+   * close), or with `mailbox` those authenticated as that mailbox (what the 432 limit counts).
+   */
+  activeSessions(mailbox?: string): number;
   /** Resolves once `n` messages in total were accepted; rejects after `timeoutMs` (default 5000). */
   waitForMessages(n: number, timeoutMs?: number): Promise<CapturedMessage[]>;
+  /**
+   * Resolves once `condition` holds, checked now and after every change of the fake's state
+   * (connection opened or closed, AUTH, message accepted, error reply); rejects after `timeoutMs`
+   * (default 5000) with `what` in the message. E.g. `exo.waitFor(() => exo.activeSessions() === 0)`.
+   */
+  waitFor(condition: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
   /** Answers open sessions with 421, closes them and stops listening. */
   close(): Promise<void>;
 }
@@ -135,8 +146,8 @@ interface SessionState {
 }
 
 interface Waiter {
-  n: number;
-  resolve: (messages: CapturedMessage[]) => void;
+  condition: () => boolean;
+  resolve: () => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -206,20 +217,43 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     return reply ? fail(reply) : undefined;
   };
 
-  function settleWaiters(): void {
+  /** Re-checks every waitFor condition; called after each change of state. */
+  function notify(): void {
     for (const w of [...waiters]) {
-      if (messages.length >= w.n) {
+      let met: boolean;
+      try {
+        met = w.condition();
+      } catch (err) {
         clearTimeout(w.timer);
         waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(messages.slice());
+        w.reject(err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
+      if (met) {
+        clearTimeout(w.timer);
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
       }
     }
+  }
+
+  function waitFor(condition: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        reject(new Error(`fake Exchange Online: waited ${timeoutMs} ms for ${what}; ${messages.length} message(s) accepted, last error replies: ${JSON.stringify(errorReplies.slice(-5))}`));
+      }, timeoutMs);
+      const waiter: Waiter = { condition, resolve, reject, timer };
+      waiters.push(waiter);
+    });
   }
 
   function onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     connections += 1;
     sessions.set(session.id, {});
     callback(scripted('connect'));
+    notify();
   }
 
   function authenticate(auth: SMTPServerAuthentication, session: SMTPServerSession): { ok: true; who: SessionAuth } | { ok: false; reply: SmtpReply; reason: string } {
@@ -268,11 +302,13 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
       attempt.reason = outcome.reason;
       authAttempts.push(attempt);
       callback(fail(outcome.reply));
+      notify();
       return;
     }
     authAttempts.push(attempt);
     stateOf(session).auth = outcome.who;
     callback(null, { user: outcome.who });
+    notify();
   }
 
   function authOf(session: SMTPServerSession): SessionAuth | undefined {
@@ -328,7 +364,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         queueId,
       });
       callback(null, `2.0.0 OK <${queueId}> [Hostname=${name}] Queued mail for delivery`);
-      settleWaiters();
+      notify();
     });
   }
 
@@ -336,6 +372,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     const auth = sessions.get(session.id)?.auth;
     if (auth) gate.release(auth.user, session.id);
     sessions.delete(session.id);
+    notify();
   }
 
   const server = new ExoSmtpServer(
@@ -371,7 +408,12 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         peakOpen = Math.max(peakOpen, srv.connections.size);
         for (const conn of srv.connections) {
           if (conn._socket === socket) {
-            applyExoDialect(conn, { onErrorReply: (line) => errorReplies.push(line) });
+            applyExoDialect(conn, {
+              onErrorReply: (line) => {
+                errorReplies.push(line);
+                notify();
+              },
+            });
             break;
           }
         }
@@ -417,21 +459,18 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     setDown(value: boolean) {
       down = value;
     },
-    waitForMessages(n: number, timeoutMs = 5_000) {
-      if (messages.length >= n) return Promise.resolve(messages.slice());
-      return new Promise<CapturedMessage[]>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error(`fake Exchange Online: waited ${timeoutMs} ms for ${n} message(s), ${messages.length} arrived; last error replies: ${JSON.stringify(errorReplies.slice(-5))}`));
-        }, timeoutMs);
-        const waiter: Waiter = { n, resolve, reject, timer };
-        waiters.push(waiter);
-      });
+    activeSessions(mailbox?: string) {
+      return mailbox === undefined ? sessions.size : gate.active(mailbox);
     },
+    async waitForMessages(n: number, timeoutMs = 5_000) {
+      await waitFor(() => messages.length >= n, timeoutMs, `${n} message(s)`);
+      return messages.slice();
+    },
+    waitFor,
     close() {
       for (const w of waiters.splice(0)) {
         clearTimeout(w.timer);
-        w.reject(new Error('fake Exchange Online closed while waiting for messages'));
+        w.reject(new Error('fake Exchange Online closed while a waitFor was pending'));
       }
       return new Promise<void>((resolve) => {
         server.close(() => resolve());

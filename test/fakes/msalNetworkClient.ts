@@ -5,7 +5,8 @@ import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@az
  * MSAL node 7 sends its requests with the global fetch and has no option for an extra CA (no
  * `customAgentOptions`, no proxy settings any more: `system` takes only `networkClient`). Tests
  * hand this to `system.networkClient` so MSAL trusts the test CA, without NODE_EXTRA_CA_CERTS.
- * It uses no keep-alive, so closing the fake never waits on an idle MSAL socket.
+ * It uses no keep-alive, so closing the fake never waits on an idle MSAL socket, and it refuses
+ * any URL that is not on the loopback interface, so a test can never reach Microsoft (or DNS).
  */
 export class CaTrustingNetworkClient implements INetworkModule {
   /** URLs requested, in order, e.g. to prove that MSAL did no discovery. */
@@ -23,6 +24,10 @@ export class CaTrustingNetworkClient implements INetworkModule {
 
   private send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions, timeout = 10_000): Promise<NetworkResponse<T>> {
     this.calls.push({ method, url });
+    const host = new URL(url).hostname;
+    if (!['127.0.0.1', '[::1]', 'localhost'].includes(host)) {
+      return Promise.reject(new Error(`test network client refuses ${method} ${url}: only loopback is allowed in tests`));
+    }
     return new Promise<NetworkResponse<T>>((resolve, reject) => {
       const req = request(url, { method, headers: options?.headers, ca: this.ca, agent: false, timeout }, (res) => {
         const chunks: Buffer[] = [];
