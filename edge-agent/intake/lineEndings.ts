@@ -28,6 +28,11 @@ export class LineEndingGuard extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (chunk.length === 0) {
+      // A pending CR is decided by the next byte, and an empty chunk has none.
+      callback();
+      return;
+    }
     callback(null, this.policy === 'normalize' ? this.normalize(chunk) : this.inspect(chunk));
   }
 

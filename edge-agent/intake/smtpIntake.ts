@@ -114,7 +114,9 @@ export class SmtpIntake {
   async close(timeoutMs: number): Promise<void> {
     this.closing = true;
     if (this.inFlight > 0) {
-      await Promise.race([new Promise<void>((resolve) => (this.drained = resolve)), sleep(timeoutMs)]);
+      const giveUp = new AbortController();
+      await Promise.race([new Promise<void>((resolve) => (this.drained = resolve)), sleep(timeoutMs, undefined, { signal: giveUp.signal }).catch(() => undefined)]);
+      giveUp.abort();
     }
     this.server.options.closeTimeout = 1;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

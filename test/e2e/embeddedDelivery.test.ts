@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { deviceClient, sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { CLIENT_SECRET, RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { BASIC_PASSWORD, CLIENT_SECRET, RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { clientCert, clientKey } from '../fakes/tlsFixtures.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 const fixture = (name: string) => readFile(new URL(`../fixtures/devices/${name}`, import.meta.url));
@@ -104,5 +105,45 @@ describe('embedded relay with a send-as client', () => {
     assert.match(header, /^Reply-To: "scanner@printer\.local" <scanner@printer\.local>\r$/m);
     const originalBodyStart = bytes.indexOf('\r\n\r\n') + 4;
     assert.equal(sha256(message.raw.subarray(headerEnd)), sha256(bytes.subarray(originalBodyStart)), 'body bytes untouched');
+  });
+});
+
+describe('other ways to authenticate upstream', () => {
+  let rig: ExchangeOnlineRig;
+
+  before(async () => {
+    rig = await startExchangeOnlineRig();
+  });
+
+  after(async () => rig?.close());
+
+  test('app-only OAuth2 with a certificate signs a client assertion instead of sending a secret', async () => {
+    const upstream = rig.upstream();
+    const { clientSecret: _secret, ...oauth } = upstream.auth as { clientSecret?: string } & Record<string, unknown>;
+    const agent = await startTestAgent({ upstream: { ...upstream, auth: { ...oauth, certificate: { key: clientKey, cert: clientCert } } as never } });
+    try {
+      await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], 'Subject: cert\r\n\r\nx\r\n');
+      const [message] = await rig.exo.waitForMessages(1, 10_000);
+      assert.equal(message?.auth.method, 'XOAUTH2');
+      assert.deepEqual(rig.tokens.requests.map((r) => [r.grantKind, r.status]), [['assertion', 200]]);
+    } finally {
+      await agent.dispose();
+    }
+  });
+
+  test('basic authentication uses AUTH LOGIN and never logs the password', async () => {
+    const agent = await startTestAgent({
+      upstream: { ...rig.upstream(), auth: { type: 'basic', user: RELAY_MAILBOX, password: BASIC_PASSWORD } },
+    });
+    try {
+      const before = rig.exo.messages.length;
+      await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], 'Subject: basic\r\n\r\nx\r\n');
+      const [message] = (await rig.exo.waitForMessages(before + 1, 10_000)).slice(before);
+      assert.deepEqual(message?.auth, { method: 'LOGIN', user: RELAY_MAILBOX });
+      await agent.worker.whenIdle();
+      assert.ok(!agent.logs.text.includes(BASIC_PASSWORD));
+    } finally {
+      await agent.dispose();
+    }
   });
 });

@@ -62,6 +62,12 @@ export interface FakeExchangeOnlineOptions {
   hostname?: string;
   /** Idle timeout per connection; default 60000. */
   socketTimeoutMs?: number;
+  /**
+   * Longest AUTH command line accepted, like servers that refuse a 1.5 KB `AUTH XOAUTH2 <token>`
+   * line: longer ones get `500 5.5.6 Line too long`. The response on its own line after 334 is
+   * not limited. Unlimited when unset.
+   */
+  maxAuthCommandLength?: number;
 }
 
 export type AuthMethod = 'XOAUTH2' | 'LOGIN';
@@ -414,6 +420,9 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
                 notify();
               },
             });
+            if (opts.maxAuthCommandLength !== undefined) {
+              limitAuthLine(conn, opts.maxAuthCommandLength);
+            }
             break;
           }
         }
@@ -477,5 +486,18 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         for (const conn of server.connections) conn.send(421, '4.3.2 Service not available, closing transmission channel');
       });
     },
+  };
+}
+
+/** Refuses AUTH command lines (not continuation lines) longer than `limit` bytes. */
+function limitAuthLine(conn: { handler_AUTH(command: Buffer, callback: () => void): void; send(code: number, data: string, context: false): void }, limit: number): void {
+  const handle = conn.handler_AUTH.bind(conn);
+  conn.handler_AUTH = (command, callback) => {
+    if (command.length > limit) {
+      conn.send(500, '5.5.6 Line too long', false);
+      callback();
+      return;
+    }
+    handle(command, callback);
   };
 }

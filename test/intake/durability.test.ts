@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { messageEnvelopeSchema } from '../../contract/messageEnvelope.ts';
+import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { HeldSubmitter } from './helpers/heldSubmitter.ts';
+import { listDir } from './helpers/messageBytes.ts';
+import { openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const STORE_FAILED = '451 4.3.0 Could not store the message, try again later';
+
+describe('durable spool: the 250 comes after the message is on disk', () => {
+  let agent: TestAgent;
+  const submitter = new HeldSubmitter();
+
+  before(async () => {
+    agent = await startTestAgent({ clients: [{ name: 'scanners', address: '127.0.0.1' }] }, { submitter });
+  });
+
+  after(async () => {
+    submitter.release();
+    await agent?.dispose();
+  });
+
+  test('DATA is answered "250 2.0.0 Ok: queued as <id>" with the body and its envelope already in the queue', async () => {
+    const body = Buffer.from('From: scanner@contoso.com\r\nSubject: durable\r\n\r\npage 1\r\n', 'latin1');
+    const client = await openSession(agent.address.port, { helo: 'MFP-2F.contoso.local' });
+    const sentAt = Date.now();
+    const reply = await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com', 'bob@fabrikam.com', 'carol@contoso.com'], body);
+    const repliedAt = Date.now();
+    const id = queuedId(reply);
+    const queueDir = join(agent.config.spool.dir, 'queue');
+    // The submitter never finishes, so what is here is what the 250 promised.
+    const stored = await readFile(join(queueDir, `${id}.eml`));
+    const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(queueDir, `${id}.json`), 'utf8')));
+    assert.deepEqual(stored, body);
+    assert.deepEqual(
+      { ...envelope, receivedAt: undefined },
+      {
+        id,
+        receivedAt: undefined,
+        client: { name: 'scanners', ip: '127.0.0.1' },
+        helo: 'mfp-2f.contoso.local',
+        mailFrom: 'scanner@contoso.com',
+        rcptTo: ['alice@contoso.com', 'bob@fabrikam.com', 'carol@contoso.com'],
+        size: body.length,
+        sha256: sha256(body),
+      },
+    );
+    const receivedAt = Date.parse(envelope.receivedAt);
+    // The ISO string keeps milliseconds, so the stamp lies between sending and the reply.
+    assert.ok(receivedAt >= sentAt - 1 && receivedAt <= repliedAt, `receivedAt ${envelope.receivedAt}`);
+    assert.equal((await stat(join(queueDir, `${id}.eml`))).size, envelope.size);
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'tmp')), [], 'nothing left in tmp');
+    await quit(client);
+  });
+
+  test('the null sender is stored as an empty MAIL FROM', async () => {
+    const client = await openSession(agent.address.port);
+    const id = queuedId(await sendMessage(client, '', ['alice@contoso.com'], 'Subject: bounce\r\n\r\nx\r\n'));
+    const envelope = JSON.parse(await readFile(join(agent.config.spool.dir, 'queue', `${id}.json`), 'utf8')) as { mailFrom: string };
+    assert.equal(envelope.mailFrom, '');
+    await quit(client);
+  });
+});
+
+describe('durable spool: a failed write is answered 451 and leaves nothing behind', () => {
+  let agent: TestAgent;
+  let diskFull = true;
+
+  before(async () => {
+    agent = await startTestAgent(
+      {},
+      {
+        spoolOptions: {
+          // /dev/full fails every write with ENOSPC, like a full disk; the flag frees it again.
+          openTempFile: (path) => (diskFull ? open('/dev/full', 'w') : open(path, 'wx')),
+        },
+      },
+    );
+  });
+
+  after(async () => {
+    await agent?.dispose();
+  });
+
+  test('a full disk gets 451 4.3.0, keeps nothing, and the same connection can send once there is room', async () => {
+    const spool = agent.config.spool.dir;
+    const client = await openSession(agent.address.port);
+    const body = 'Subject: scan\r\n\r\n' + 'page\r\n'.repeat(5_000);
+    assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body), STORE_FAILED);
+    assert.deepEqual(await listDir(join(spool, 'tmp')), []);
+    assert.deepEqual(await listDir(join(spool, 'queue')), []);
+    assert.ok(
+      agent.logs.records().some((r) => r.msg === 'message refused' && r.reply === 451 && /ENOSPC/.test(String(r.err))),
+      'the refusal is logged with its cause',
+    );
+
+    assert.equal(await client.command('RSET'), '250 Flushed');
+    assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body), STORE_FAILED, 'still full: refused again, in step');
+    diskFull = false;
+    const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
+    await agent.worker.whenIdle();
+    assert.deepEqual(await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1'), body);
+    await quit(client);
+  });
+});
+
+describe('durable spool: a write that fails after the temp file exists', () => {
+  let agent: TestAgent;
+
+  before(async () => {
+    agent = await startTestAgent(
+      {},
+      {
+        spoolOptions: {
+          // The temp file is created, then opened read-only: the first write fails with EBADF.
+          openTempFile: async (path) => {
+            await writeFile(path, '', { flag: 'wx' });
+            return open(path, 'r');
+          },
+        },
+      },
+    );
+  });
+
+  after(async () => {
+    await agent?.dispose();
+  });
+
+  test('is answered 451 4.3.0 and the temp file is removed', async () => {
+    const client = await openSession(agent.address.port);
+    assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], 'Subject: x\r\n\r\nbody\r\n'), STORE_FAILED);
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'tmp')), []);
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'queue')), []);
+    await quit(client);
+  });
+});
+
+describe('spool.maxBytes', () => {
+  let agent: TestAgent;
+  const submitter = new HeldSubmitter();
+
+  before(async () => {
+    agent = await startTestAgent({ spool: { maxBytes: 100 } }, { submitter });
+  });
+
+  after(async () => {
+    submitter.release();
+    await agent?.dispose();
+  });
+
+  test('once queued bodies reach it, MAIL FROM is refused with 452 4.3.1 and nothing queued is dropped', async () => {
+    const client = await openSession(agent.address.port);
+    const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], `Subject: big\r\n\r\n${'x'.repeat(200)}\r\n`));
+    assert.equal(await client.command('MAIL FROM:<scanner@contoso.com>'), '452 4.3.1 Insufficient system storage, try again later');
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'queue')), [`${id}.eml`, `${id}.json`]);
+    await quit(client);
+  });
+});
