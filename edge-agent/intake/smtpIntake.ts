@@ -72,6 +72,9 @@ export class SmtpIntake {
       allowInsecureAuth: true,
       authMethods: ['PLAIN', 'LOGIN'],
       hideSTARTTLS: !tls,
+      // Hiding STARTTLS does not refuse it: without this smtp-server would still upgrade a client
+      // that asks, using its built-in certificate whose private key is public.
+      disabledCommands: tls ? [] : ['STARTTLS'],
       ...(tls
         ? {
             key: tls.key,
@@ -141,7 +144,8 @@ export class SmtpIntake {
     this.sessions.set(session.id, { rule, ip });
     // Some printers give up when offered AUTH they cannot do: only advertise it to clients that use it.
     if (!rule.auth && !rule.acceptAnyAuth) {
-      session.disabledCommands = ['AUTH'];
+      // A session's list replaces the server's, so it has to repeat STARTTLS when that is off.
+      session.disabledCommands = this.options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'];
     }
     return undefined;
   }
@@ -223,11 +227,6 @@ export class SmtpIntake {
       client: info?.rule.name,
       rcpts: session.envelope.rcptTo.length,
     };
-    stream.pipe(sizeLimit);
-    // .pipe does not forward errors: a failed guard must not stop smtp-server's stream, which
-    // has to be read to its end before the reply can go out.
-    sizeLimit.on('error', (error) => lineEnds.destroy(error));
-    sizeLimit.pipe(lineEnds);
     try {
       const envelope = await this.spool.accept(
         {
@@ -237,7 +236,13 @@ export class SmtpIntake {
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           ...(info?.rule.sendAs ? { sendAs: info.rule.sendAs } : {}),
         },
-        lineEnds,
+        () => {
+          // .pipe does not forward errors, and smtp-server's stream must be read to its end before
+          // the reply can go out: a failing check ends the chain, not the source.
+          sizeLimit.on('error', (error) => lineEnds.destroy(error));
+          stream.pipe(sizeLimit).pipe(lineEnds);
+          return lineEnds;
+        },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
       this.onAccepted(envelope);

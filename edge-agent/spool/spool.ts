@@ -104,9 +104,10 @@ export class Spool {
 
   /**
    * Streams a body to disk and commits it with its envelope. Throws SpoolWriteError (451) when
-   * anything fails, after removing what was written.
+   * anything fails, after removing what was written. `openBody` is called once the temp file is
+   * open, so nothing flows (and nothing can fail unobserved) before the pipeline is in place.
    */
-  async accept(draft: EnvelopeDraft, body: Readable, receivedAt = new Date()): Promise<MessageEnvelope> {
+  async accept(draft: EnvelopeDraft, openBody: () => Readable, receivedAt = new Date()): Promise<MessageEnvelope> {
     const id = newMessageId(receivedAt);
     const tmpBody = join(this.tmpDir, id + EML);
     const tmpEnvelope = join(this.tmpDir, id + ENVELOPE);
@@ -123,7 +124,7 @@ export class Spool {
       });
       // flush: fsync before the stream closes the handle; pipeline resolves only after that close.
       // (A FileHandle stream with autoClose off leaves handle.close() hanging on Node 20.)
-      await pipeline(body, measure, handle.createWriteStream({ flush: true }));
+      await pipeline(openBody(), measure, handle.createWriteStream({ flush: true }));
       const envelope: MessageEnvelope = { ...draft, id, receivedAt: receivedAt.toISOString(), size, sha256: hash.digest('hex') };
       await writeDurably(tmpEnvelope, JSON.stringify(envelope));
       await rename(tmpBody, join(this.queueDir, id + EML));

@@ -69,15 +69,24 @@ describe('durable spool: the 250 comes after the message is on disk', () => {
 
 describe('durable spool: a failed write is answered 451 and leaves nothing behind', () => {
   let agent: TestAgent;
-  let diskFull = true;
+  let disk: 'full' | 'unopenable' | 'ok' = 'ok';
 
   before(async () => {
     agent = await startTestAgent(
       {},
       {
         spoolOptions: {
-          // /dev/full fails every write with ENOSPC, like a full disk; the flag frees it again.
-          openTempFile: (path) => (diskFull ? open('/dev/full', 'w') : open(path, 'wx')),
+          openTempFile: (path) => {
+            switch (disk) {
+              case 'full':
+                // /dev/full fails every write with ENOSPC, like a full disk.
+                return open('/dev/full', 'w');
+              case 'unopenable':
+                return Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE' }));
+              case 'ok':
+                return open(path, 'wx');
+            }
+          },
         },
       },
     );
@@ -88,6 +97,7 @@ describe('durable spool: a failed write is answered 451 and leaves nothing behin
   });
 
   test('a full disk gets 451 4.3.0, keeps nothing, and the same connection can send once there is room', async () => {
+    disk = 'full';
     const spool = agent.config.spool.dir;
     const client = await openSession(agent.address.port);
     const body = 'Subject: scan\r\n\r\n' + 'page\r\n'.repeat(5_000);
@@ -101,10 +111,22 @@ describe('durable spool: a failed write is answered 451 and leaves nothing behin
 
     assert.equal(await client.command('RSET'), '250 Flushed');
     assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body), STORE_FAILED, 'still full: refused again, in step');
-    diskFull = false;
+    disk = 'ok';
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
     await agent.worker.whenIdle();
     assert.deepEqual(await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1'), body);
+    await quit(client);
+  });
+
+  test('a temp file that cannot be opened gets 451 4.3.0 after the whole body was read, and the session stays in step', async () => {
+    disk = 'unopenable';
+    const client = await openSession(agent.address.port);
+    // Larger than every stream buffer on the way, so the reply can only come once the rest was drained.
+    const body = 'Subject: scan\r\n\r\n' + `${'p'.repeat(998)}\r\n`.repeat(400);
+    assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body), STORE_FAILED);
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'tmp')), []);
+    disk = 'ok';
+    queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], 'Subject: next\r\n\r\nok\r\n'));
     await quit(client);
   });
 });

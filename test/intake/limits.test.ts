@@ -119,11 +119,11 @@ describe('intake connection limits', () => {
   });
 });
 
-describe('intake idle and total connection limits', () => {
+describe('listen.idleTimeout', () => {
   let agent: TestAgent;
 
   before(async () => {
-    agent = await startTestAgent({ listen: { maxConnections: 1, idleTimeout: '1s' } });
+    agent = await startTestAgent({ listen: { idleTimeout: '1s' } });
   });
 
   after(async () => {
@@ -131,19 +131,31 @@ describe('intake idle and total connection limits', () => {
   });
 
   test('an idle connection is closed with 421 after listen.idleTimeout', async () => {
-    // smtp-server's own timeout reply: it carries no enhanced code.
     const client = await openSession(agent.address.port);
     const started = Date.now();
-    // No sleep here: the server's own timer produces the reply this waits for.
+    // No sleep here: the server's own timer produces the reply this waits for. It is
+    // smtp-server's reply and carries no enhanced code.
     assert.deepEqual(await client.read(1), ['421 Timeout - closing connection']);
     await client.whenClosed();
     assert.ok(Date.now() - started >= 900, `closed after ${Date.now() - started} ms`);
   });
+});
+
+describe('listen.maxConnections', () => {
+  let agent: TestAgent;
+
+  before(async () => {
+    agent = await startTestAgent({ listen: { maxConnections: 1 } });
+  });
+
+  after(async () => {
+    await agent?.dispose();
+  });
 
   test('a connection beyond listen.maxConnections gets 421', async () => {
-    // smtp-server refuses this one itself, before onConnect, so the reply has no enhanced code.
     const first = await openSession(agent.address.port);
     const second = await RawSmtpClient.open(agent.address.port, '127.0.0.2');
+    // smtp-server refuses this one itself, before onConnect, so the reply has no enhanced code.
     assert.deepEqual(await second.read(1), [`421 ${hostname()} Too many connected clients, try again in a moment`]);
     await second.whenClosed();
     await quit(first);
