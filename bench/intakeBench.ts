@@ -1,5 +1,6 @@
 /**
- * Intake benchmark: starts `smarthost start` as its own process (embedded default, mail to the
+ * Intake benchmark: starts `smarthost start` as its own process, the bundled build that `npm start`
+ * runs (embedded default, mail to the
  * outbox, fsync before every 250) and measures, per scenario, messages/s accepted, the time from
  * the end of DATA to the 250 (p50/p95/p99) and the agent's peak RSS. Prints a table.
  *
@@ -12,7 +13,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
-import { startAgentProcess, writeConfig, type AgentProcess } from '../test/helpers/agentProcess.ts';
+import { execFileSync } from 'node:child_process';
+import { BUNDLE, startAgentProcess, writeConfig, type AgentProcess } from '../test/helpers/agentProcess.ts';
 
 interface Scenario {
   name: string;
@@ -161,6 +163,8 @@ async function rssOf(pid: number): Promise<{ rssMiB: number; peakMiB: number }> 
 }
 
 async function main(): Promise<void> {
+  // Measure what `npm start` runs: the bundle, not the sources under tsx.
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const rows: string[][] = [];
   for (const s of scenarios) {
     // A fresh agent per scenario, so each peak RSS belongs to that scenario alone.
@@ -173,7 +177,7 @@ async function main(): Promise<void> {
     });
     let agent: AgentProcess | undefined;
     try {
-      agent = await startAgentProcess(config);
+      agent = await startAgentProcess(config, {}, BUNDLE);
       const idle = await rssOf(agent.child.pid!);
       const { seconds, latencies } = s.client === 'raw' ? await runRaw(agent.port, s) : await runNodemailer(agent.port, s);
       const mem = await rssOf(agent.child.pid!);

@@ -23,9 +23,12 @@ export async function writeConfig(dir: string, config: unknown, name = 'smarthos
   return path;
 }
 
-/** Runs `smarthost start` as a real process and waits until it listens. */
-export async function startAgentProcess(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configPath], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The bundled build that `npm start` runs (`npm run build` makes it). */
+export const BUNDLE = fileURLToPath(new URL('../../dist/smarthost.mjs', import.meta.url));
+
+/** Runs `smarthost start` as a real process (from the sources, or `entry`) and waits until it listens. */
+export async function startAgentProcess(configPath: string, env: NodeJS.ProcessEnv = {}, entry = BIN): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [entry, 'start', '--config', configPath], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   const port = await new Promise<number>((resolve, reject) => {
