@@ -28,6 +28,7 @@ export function createUpstreamSubmitter(upstream: UpstreamConfig): { submitter: 
               clientSecret: auth.clientSecret,
               certificate: auth.certificate,
               authority: auth.authority,
+              scope: auth.scope,
               ca,
             }),
           }

@@ -202,6 +202,11 @@ const oauth2AuthSchema = z
     /** Signs a client assertion instead of sending a secret. */
     certificate: z.strictObject({ key: pemOrPathSchema, cert: pemOrPathSchema }).optional(),
     authority: authoritySchema.default('https://login.microsoftonline.com'),
+    /** Token scope: Exchange Online's resource in this cloud (GCC High: https://outlook.office365.us/.default). */
+    scope: z
+      .string()
+      .regex(/^https:\/\/\S+\/\.default$/, { error: 'expected a resource scope ending in /.default, such as https://outlook.office365.com/.default' })
+      .default('https://outlook.office365.com/.default'),
     /** The mailbox that sends (SASL XOAUTH2 `user=`). */
     user: z.email({ error: requiredWhen('oauth2') }),
   })

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/loadConfig.ts';
 import { maskSecrets } from './config/maskSecrets.ts';
+import { checkReferencedFiles } from './config/checkFiles.ts';
 import type { AgentConfig } from './config/agentConfigSchema.ts';
 import { startAgent } from './agent.ts';
 import { createLogger } from './logger.ts';
@@ -13,6 +14,8 @@ Commands:
   start          run the relay (SMTP intake, spool, delivery)
   check-config   validate the configuration and print it with secrets masked
   queue          list queued and failed messages
+  resend ID...   put failed messages back in the queue (after fixing the cause); a running
+                 agent picks them up within 30 seconds
 
 Options:
   --config FILE  configuration file (default: ./smarthost.yaml when present, else built-in defaults)
@@ -33,13 +36,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'check-config', 'queue'].includes(command)) {
+  if (!['start', 'check-config', 'queue', 'resend'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
   let config: AgentConfig;
   try {
     config = await loadConfig({ path: parsed.values.config });
+    if (command === 'start' || command === 'check-config') {
+      checkReferencedFiles(config);
+    }
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -53,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'queue':
       return listQueue(config);
+    case 'resend':
+      return resend(config, parsed.positionals.slice(1));
     default:
       return run(config);
   }
@@ -95,4 +103,24 @@ async function listQueue(config: AgentConfig): Promise<number> {
   }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
+}
+
+async function resend(config: AgentConfig, ids: string[]): Promise<number> {
+  if (ids.length === 0) {
+    process.stderr.write('resend needs the id of at least one failed message (see `smarthost queue`).\n');
+    return 2;
+  }
+  const spool = new Spool({ dir: config.spool.dir });
+  let code = 0;
+  for (const id of ids) {
+    try {
+      await spool.requeueFailed(id);
+      process.stdout.write(`${id}: back in the queue\n`);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such failed message' : (error as Error).message;
+      process.stderr.write(`${id}: ${reason}\n`);
+      code = 1;
+    }
+  }
+  return code;
 }

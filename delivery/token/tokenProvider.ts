@@ -18,6 +18,8 @@ export interface ClientCredentialsOptions {
   /** Paths or inline PEM. */
   certificate?: { key: string; cert: string };
   authority: string;
+  /** Defaults to Exchange Online's scope in the global cloud. */
+  scope?: string;
   /** Extra CA (path or PEM) trusted for the authority. */
   ca?: string;
 }
@@ -29,8 +31,10 @@ export interface ClientCredentialsOptions {
 export class MsalTokenProvider implements AccessTokenProvider {
   private readonly app: ConfidentialClientApplication;
   private pending: Promise<string> | undefined;
+  private readonly scope: string;
 
   constructor(options: ClientCredentialsOptions) {
+    this.scope = options.scope ?? EXCHANGE_ONLINE_SCOPE;
     const authorityBase = options.authority.replace(/\/+$/, '');
     const authority = `${authorityBase}/${options.tenantId}`;
     const auth: Configuration['auth'] = {
@@ -71,7 +75,7 @@ export class MsalTokenProvider implements AccessTokenProvider {
   private async acquire(): Promise<string> {
     let result;
     try {
-      result = await this.app.acquireTokenByClientCredential({ scopes: [EXCHANGE_ONLINE_SCOPE] });
+      result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope] });
     } catch (error) {
       throw TokenUnavailableError.from(error);
     }

@@ -78,7 +78,10 @@ export class Spool {
     const envelopes: MessageEnvelope[] = [];
     for (const name of names) {
       // A body without its envelope was cut off before the commit, so its client never saw a 250.
-      if (name.endsWith(EML) && !committed.has(name.slice(0, -EML.length))) {
+      // A state without an envelope is what a delivered message or a cut-short resend leaves.
+      const orphanBody = name.endsWith(EML) && !committed.has(name.slice(0, -EML.length));
+      const orphanState = name.endsWith(STATE) && !committed.has(name.slice(0, -STATE.length));
+      if (orphanBody || orphanState) {
         await rm(join(this.queueDir, name), { force: true });
       }
     }
@@ -198,6 +201,16 @@ export class Spool {
     this.queuedBytes -= envelope.size;
   }
 
+  /** Ids of messages whose body and envelope are both in the queue (what a running worker may take). */
+  async committedIds(): Promise<string[]> {
+    const names = new Set(await readdir(this.queueDir));
+    return [...names]
+      .filter((n) => n.endsWith(ENVELOPE) && !n.endsWith(STATE))
+      .map((n) => n.slice(0, -ENVELOPE.length))
+      .filter((id) => names.has(id + EML))
+      .sort();
+  }
+
   /** Lists queued messages with their delivery state, oldest first, without changing anything. */
   async listQueued(): Promise<{ envelope: MessageEnvelope; state: DeliveryState | undefined }[]> {
     const names = await readdir(this.queueDir).catch(() => [] as string[]);
@@ -224,8 +237,20 @@ export class Spool {
 
   /** Puts a failed message back in the queue for a fresh set of attempts (after the operator fixed the cause). */
   async requeueFailed(id: string): Promise<MessageEnvelope> {
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      throw new RangeError(`'${id}' is not a message id`);
+    }
     const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(this.failedDir, id + ENVELOPE), 'utf8')));
+    const failure = JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
     const size = (await stat(join(this.failedDir, id + EML))).size;
+    // A fresh set of attempts, but only for the recipients that do not have the message yet.
+    const state: DeliveryState = {
+      attempts: 0,
+      pendingRcpts: failure.state.pendingRcpts,
+      deliveredRcpts: failure.state.deliveredRcpts,
+      rejectedRcpts: [],
+    };
+    await writeDurably(join(this.queueDir, id + STATE), JSON.stringify(state));
     // Envelope first: until the body follows, open() treats the message as still failed.
     await writeDurably(join(this.queueDir, id + ENVELOPE), JSON.stringify(envelope));
     await this.queueSync.sync();

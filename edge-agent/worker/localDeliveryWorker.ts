@@ -18,6 +18,8 @@ export interface LocalDeliveryWorkerOptions {
   mailbox?: string;
   /** How long to hold all deliveries after the upstream throttles (432 4.3.2). */
   throttlePauseMs: number;
+  /** How often to look in the spool for messages put back by `smarthost resend`. */
+  rescanIntervalMs?: number;
 }
 
 interface Pending {
@@ -41,6 +43,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
@@ -54,6 +57,27 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     for (const envelope of queued) {
       const state = await this.options.spool.readState(envelope.id);
       this.pending.set(envelope.id, { envelope, dueAt: state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0 });
+    }
+    this.rescanTimer = setInterval(() => {
+      this.rescan().catch((error: unknown) => this.options.logger.warn({ err: String(error) }, 'could not scan the spool'));
+    }, this.options.rescanIntervalMs ?? 30_000);
+    this.rescanTimer.unref();
+    this.pump();
+  }
+
+  /** Picks up messages that appeared in the spool behind the worker's back (`smarthost resend`). */
+  async rescan(): Promise<void> {
+    for (const id of await this.options.spool.committedIds()) {
+      if (!this.pending.has(id) && !this.inFlight.has(id) && !this.stopping) {
+        // Delivered and removed since the listing: nothing to pick up.
+        const envelope = await this.options.spool.readEnvelope(id).catch(() => undefined);
+        const state = await this.options.spool.readState(id).catch(() => undefined);
+        if (!envelope || this.pending.has(id) || this.inFlight.has(id)) {
+          continue;
+        }
+        this.options.logger.info({ messageId: id }, 'picked up a message put back in the queue');
+        this.pending.set(id, { envelope, dueAt: state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0 });
+      }
     }
     this.pump();
   }
@@ -84,6 +108,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    clearInterval(this.rescanTimer);
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.inFlight.values()]),

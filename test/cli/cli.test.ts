@@ -52,6 +52,14 @@ describe('smarthost CLI', () => {
     assert.match(result.stderr, /upstream\.auth\.password: .*NOT_SET_ANYWHERE/);
   });
 
+  test('start names a certificate file it cannot read instead of failing later', async () => {
+    const config = await writeConfig(dir, { listen: { port: 0, tls: { cert: './missing.crt', key: './missing.key' } } }, 'tls.yaml');
+    const result = await runCli(['start', '--config', config]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^ {2}listen\.tls\.cert: cannot read \S+missing\.crt \(no such file\)$/m);
+    assert.match(result.stderr, /^ {2}listen\.tls\.key: cannot read \S+missing\.key \(no such file\)$/m);
+  });
+
   test('an unknown command exits 2 with the usage', async () => {
     const result = await runCli(['frobnicate']);
     assert.equal(result.code, 2);

@@ -170,6 +170,7 @@ clients:
           clientId: 'aaaaaaaa-0000-0000-0000-000000000001',
           clientSecret: 's3cr3t',
           authority: 'https://login.microsoftonline.com',
+          scope: 'https://outlook.office365.com/.default',
           user: 'relay@contoso.com',
         },
         rateLimit: { perMinute: 30, connections: 3 },

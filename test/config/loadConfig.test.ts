@@ -90,6 +90,7 @@ describe('loadConfig', () => {
           clientId: 'aaaaaaaa-0000-0000-0000-000000000001',
           clientSecret: 'client-secret-456',
           authority: 'https://login.microsoftonline.com',
+          scope: 'https://outlook.office365.com/.default',
           user: 'relay@contoso.com',
         },
         rateLimit: { perMinute: 30, connections: 3 },

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../helpers/agentHarness.ts';
+import { runCli, writeConfig } from '../helpers/agentProcess.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+
+describe('seeing the queue and resending a failed message', () => {
+  let rig: ExchangeOnlineRig;
+  let agent: TestAgent;
+  let configFile: string;
+
+  before(async () => {
+    rig = await startExchangeOnlineRig();
+    agent = await startTestAgent({ upstream: rig.upstream(), retry: { schedule: ['1h'], maxAge: '2d' } });
+    configFile = await writeConfig(agent.dir, { spool: { dir: agent.config.spool.dir } }, 'cli.yaml');
+  });
+
+  after(async () => {
+    await agent?.dispose();
+    await rig?.close();
+  });
+
+  test('queue lists the failure with its reply; resend delivers only to recipients still owed the message', async () => {
+    rig.exo.failNext('rcpt', '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup');
+    const reply = await sendRaw(agent.address.port, 'scanner@contoso.com', ['ops@contoso.com', 'you@contoso.com'], 'Subject: again\r\n\r\nx\r\n');
+    const id = /queued as (\S+)$/.exec(reply)?.[1] ?? '';
+    const failed = await waitForAttempt(agent, (r) => r.id === id);
+    assert.equal(failed.action, 'failed');
+    assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com']]);
+
+    const listing = await runCli(['queue', '--config', configFile]);
+    assert.equal(listing.code, 0, listing.stderr);
+    assert.match(listing.stdout, new RegExp(`failed: 1\\n  ${id} .* reply="550 5\\.1\\.10 RESOLVER`));
+
+    const resent = await runCli(['resend', id, '--config', configFile]);
+    assert.deepEqual([resent.code, resent.stdout], [0, `${id}: back in the queue\n`]);
+    await agent.worker.rescan();
+    const done = await waitForAttempt(agent, (r) => r.id === id);
+    assert.deepEqual([done.action, done.attempts], ['delivered', 1]);
+    assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com'], ['ops@contoso.com']], 'you@ did not get it twice');
+  });
+
+  test('resend of an unknown id says so and exits 1', async () => {
+    const result = await runCli(['resend', '0000000000-nope', '--config', configFile]);
+    assert.deepEqual([result.code, result.stderr], [1, '0000000000-nope: no such failed message\n']);
+  });
+});
