@@ -1,0 +1,56 @@
+/**
+ * Names the agent, the delivery function and the CDK app must agree on, defined once.
+ */
+
+/** Environment variables of the delivery function (set by the CDK app). */
+export const FUNCTION_ENV = {
+  /** ARN of the Secrets Manager secret holding the `upstream` JSON. */
+  secretArn: 'SMARTHOST_SECRET_ARN',
+  /** URL of the dead-letter queue permanent and needs-operator failures are moved to. */
+  deadLetterQueueUrl: 'SMARTHOST_DLQ_URL',
+  /** DynamoDB table of delivery records (idempotency and per-recipient progress). */
+  ledgerTable: 'SMARTHOST_LEDGER_TABLE',
+  /** Optional: address that gets a short non-delivery notice for each failed message. */
+  failureNoticeTo: 'SMARTHOST_FAILURE_NOTICE_TO',
+  /** Seconds a fetched secret is reused before it is read again (rotation pick-up). */
+  secretTtlSeconds: 'SMARTHOST_SECRET_TTL_SECONDS',
+} as const;
+
+/** S3 key prefix under which the agent puts bodies too large for an SQS message. */
+export const INCOMING_PREFIX = 'incoming/';
+
+/** CloudWatch namespace of the delivery metrics (Powertools Metrics, EMF). */
+export const DELIVERY_METRICS_NAMESPACE = 'Smarthost';
+/** Names of the delivery metrics; DeliveryFailed has a `FailureClass` dimension. */
+export const DELIVERY_METRICS = {
+  delivered: 'Delivered',
+  failed: 'DeliveryFailed',
+  retried: 'DeliveryRetried',
+  throttled: 'Throttled',
+  latency: 'DeliveryLatency',
+  bytes: 'BytesDelivered',
+} as const;
+export const FAILURE_CLASS_DIMENSION = 'FailureClass';
+export const SERVICE_DIMENSION = 'service';
+
+/** CloudWatch namespace the office agent publishes its heartbeat in (PutMetricData). */
+export const AGENT_METRICS_NAMESPACE = 'Smarthost/Agent';
+export const AGENT_METRICS = {
+  /** 1 every minute while the agent runs. */
+  heartbeat: 'Heartbeat',
+  /** Messages in the agent's spool not yet handed to SQS. */
+  spoolDepth: 'SpoolDepth',
+} as const;
+/** Dimension naming the agent (its `queue.sqs.agentName`, default the host name). */
+export const AGENT_DIMENSION = 'Agent';
+
+/** DynamoDB delivery ledger: partition key and TTL attribute. */
+export const LEDGER_KEY = 'id';
+export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
+
+/** SQS message attributes set when the function moves a message to the dead-letter queue. */
+export const DLQ_ATTRIBUTES = {
+  reason: 'SmarthostFailureReason',
+  reply: 'SmarthostFailureReply',
+  kind: 'SmarthostFailureKind',
+} as const;
