@@ -33,7 +33,11 @@ export const DELIVERY_METRICS = {
 export const FAILURE_CLASS_DIMENSION = 'FailureClass';
 export const SERVICE_DIMENSION = 'service';
 
-/** CloudWatch namespace the office agent publishes its heartbeat in (PutMetricData). */
+/**
+ * CloudWatch namespace the office agent publishes its heartbeat in (PutMetricData), without
+ * dimensions: one office box per deployment, and an alarm on a fixed metric can treat missing
+ * data as breaching.
+ */
 export const AGENT_METRICS_NAMESPACE = 'Smarthost/Agent';
 export const AGENT_METRICS = {
   /** 1 every minute while the agent runs. */
@@ -41,8 +45,6 @@ export const AGENT_METRICS = {
   /** Messages in the agent's spool not yet handed to SQS. */
   spoolDepth: 'SpoolDepth',
 } as const;
-/** Dimension naming the agent (its `queue.sqs.agentName`, default the host name). */
-export const AGENT_DIMENSION = 'Agent';
 
 /** DynamoDB delivery ledger: partition key and TTL attribute. */
 export const LEDGER_KEY = 'id';
