@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { classifyReply, type Classification } from './classifyReply.ts';
 import { TokenUnavailableError } from './errors.ts';
+import { UpstreamSecretError } from './secretUpstreamSubmitter.ts';
 import type { DeliveryLogger } from './logger.ts';
 import { rewriteStreamForSendAs } from './sendAsStream.ts';
 import { SubmitError, type Submitter, type UpstreamFailureReport } from './smtp/submission.ts';
@@ -60,7 +61,19 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
     return outcome;
   } catch (error) {
     body.destroy();
-    const failure = recipientOutcome('', failureOf(error), context);
+    const failure =
+      error instanceof UpstreamSecretError
+        ? {
+            rcpt: '',
+            reply: error.message,
+            classification: {
+              kind: 'config' as const,
+              throttled: false,
+              reason: error.message,
+              operatorAction: `put a valid upstream JSON (the fields of the agent's upstream block) in secret ${error.secretArn}`,
+            },
+          }
+        : recipientOutcome('', failureOf(error), context);
     const refusals = error instanceof SubmitError ? error.rejected.map((r) => recipientOutcome(r.rcpt, r.failure, context)) : [];
     const byRcpt = new Map(refusals.map((r) => [r.rcpt, r]));
     const outcome: AttemptOutcome = { accepted: [], rejected: [], deferred: [], failure };

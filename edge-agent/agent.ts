@@ -1,19 +1,32 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
+import { SecretUpstreamSubmitter } from '../delivery/secretUpstreamSubmitter.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
-import type { AgentConfig } from './config/agentConfigSchema.ts';
+import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
+import { Heartbeat } from './forwarder/heartbeat.ts';
+import { SqsForwarder } from './forwarder/sqsForwarder.ts';
 import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
 import { LocalDeliveryWorker } from './worker/localDeliveryWorker.ts';
 import { OutboxSubmitter } from './worker/outboxSubmitter.ts';
-import { readFileSync } from 'node:fs';
+
+/** What takes messages out of the spool: the local delivery worker or the SQS forwarder. */
+export type SpoolConsumer = LocalDeliveryWorker | SqsForwarder;
 
 export interface RunningAgent {
   address: AddressInfo;
   spool: Spool;
+  /** The local delivery worker (queue.kind local). */
   worker: LocalDeliveryWorker;
-  /** Graceful stop: 421 to new connections, in-flight transactions and deliveries finish (up to timeoutMs). */
+  /** The SQS forwarder (queue.kind sqs). */
+  forwarder: SqsForwarder;
+  /** Graceful stop: 421 to new connections, in-flight transactions and hand-overs finish (up to timeoutMs). */
   stop(timeoutMs?: number): Promise<void>;
 }
 
@@ -23,39 +36,89 @@ export interface AgentDependencies {
   submitter?: Submitter;
   /** Passed to the spool (tests simulate a full disk). */
   spoolOptions?: Partial<ConstructorParameters<typeof Spool>[0]>;
+  /** AWS clients for cloud mode; default: the SDK's default chain. */
+  aws?: { sqs?: SQSClient; s3?: S3Client; cloudWatch?: CloudWatchClient };
+  /** Heartbeat interval in cloud mode (tests shorten it). */
+  heartbeatIntervalMs?: number;
 }
 
-/** Wires intake → spool → local worker → upstream (or outbox) and starts listening. */
+/** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
+export function submitterFor(config: AgentConfig, logger: Logger): { submitter: Submitter; mailbox?: string; connections: number } {
+  const upstream = config.upstream;
+  if (!upstream) {
+    logger.warn(
+      { outbox: config.outbox.dir },
+      'no upstream configured: accepted mail is written to the outbox folder, not sent. Configure upstream to deliver to Microsoft 365.',
+    );
+    return { submitter: new OutboxSubmitter(config.outbox.dir), connections: 4 };
+  }
+  if ('secretArn' in upstream) {
+    // The secret's own rateLimit is not known before it is read; Exchange Online allows 3.
+    return { submitter: new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: 300 }), connections: 3 };
+  }
+  const { submitter, mailbox } = createUpstreamSubmitter(upstream);
+  return { submitter, mailbox, connections: upstream.rateLimit.connections };
+}
+
+/** Wires intake → spool → (local worker → upstream | SQS forwarder) and starts listening. */
 export async function startAgent(config: AgentConfig, deps: AgentDependencies): Promise<RunningAgent> {
   const { logger } = deps;
   const spool = new Spool({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, ...deps.spoolOptions });
   const queued = await spool.open();
 
-  let submitter: Submitter;
-  let mailbox: string | undefined;
-  let concurrency = 4;
-  if (deps.submitter) {
-    submitter = deps.submitter;
-  } else if (config.upstream) {
-    ({ submitter, mailbox } = createUpstreamSubmitter(config.upstream));
-    concurrency = config.upstream.rateLimit.connections;
+  let onAccepted: (envelope: MessageEnvelope) => void;
+  let stopConsumer: (timeoutMs: number) => Promise<void>;
+  let worker: LocalDeliveryWorker | undefined;
+  let forwarder: SqsForwarder | undefined;
+  let upstreamName: string;
+
+  if (config.queue.kind === 'sqs') {
+    const sqsConfig = config.queue.sqs as SqsQueueConfig;
+    const region = sqsConfig.region ? { region: sqsConfig.region } : {};
+    const sqs = deps.aws?.sqs ?? new SQSClient(region);
+    const s3 = deps.aws?.s3 ?? new S3Client(region);
+    const cloudWatch = deps.aws?.cloudWatch ?? new CloudWatchClient(region);
+    const sqsForwarder = new SqsForwarder({
+      spool,
+      sqs,
+      s3,
+      queueUrl: sqsConfig.queueUrl,
+      bucket: sqsConfig.bucket,
+      prefix: sqsConfig.prefix,
+      inlineMaxBytes: sqsConfig.inlineMaxBytes,
+      logger,
+    });
+    const heartbeat = new Heartbeat(cloudWatch, () => sqsForwarder.depth, logger, deps.heartbeatIntervalMs);
+    sqsForwarder.start(queued);
+    heartbeat.start();
+    forwarder = sqsForwarder;
+    onAccepted = (envelope) => sqsForwarder.enqueue(envelope);
+    stopConsumer = async (timeoutMs) => {
+      heartbeat.stop();
+      await sqsForwarder.stop(timeoutMs);
+    };
+    upstreamName = sqsConfig.queueUrl;
   } else {
-    submitter = new OutboxSubmitter(config.outbox.dir);
-    logger.warn(
-      { outbox: config.outbox.dir },
-      'no upstream configured: accepted mail is written to the outbox folder, not sent. Configure upstream to deliver to Microsoft 365.',
-    );
+    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4 } : submitterFor(config, logger);
+    const localWorker = new LocalDeliveryWorker({
+      spool,
+      submitter: chosen.submitter,
+      logger,
+      concurrency: chosen.connections,
+      mailbox: chosen.mailbox,
+      policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
+      throttlePauseMs: config.retry.schedule[0] ?? 60_000,
+    });
+    await localWorker.start(queued);
+    worker = localWorker;
+    onAccepted = (envelope) => localWorker.enqueue(envelope);
+    stopConsumer = async (timeoutMs) => {
+      await localWorker.stop(timeoutMs);
+      await chosen.submitter.close();
+    };
+    upstreamName = config.upstream ? ('secretArn' in config.upstream ? config.upstream.secretArn : config.upstream.host) : 'outbox';
   }
 
-  const worker = new LocalDeliveryWorker({
-    spool,
-    submitter,
-    logger,
-    concurrency,
-    mailbox,
-    policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
-    throttlePauseMs: config.retry.schedule[0] ?? 60_000,
-  });
   const tls = config.listen.tls;
   const intake = new SmtpIntake(
     {
@@ -73,21 +136,26 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     },
     spool,
     logger,
-    (envelope) => worker.enqueue(envelope),
+    (envelope) => onAccepted(envelope),
   );
-  await worker.start(queued);
   const address = await intake.listen();
-  logger.info({ host: address.address, port: address.port, queued: queued.length, upstream: config.upstream?.host ?? 'outbox' }, 'smarthost listening');
+  logger.info({ host: address.address, port: address.port, queued: queued.length, queue: config.queue.kind, upstream: upstreamName }, 'smarthost listening');
 
   return {
     address,
     spool,
-    worker,
+    get worker(): LocalDeliveryWorker {
+      if (!worker) throw new Error('queue.kind is sqs: there is no local delivery worker');
+      return worker;
+    },
+    get forwarder(): SqsForwarder {
+      if (!forwarder) throw new Error('queue.kind is local: there is no SQS forwarder');
+      return forwarder;
+    },
     async stop(timeoutMs = 30_000) {
       await intake.close(timeoutMs);
-      await worker.stop(timeoutMs);
-      await submitter.close();
-      logger.info({ queued: worker.depth }, 'smarthost stopped');
+      await stopConsumer(timeoutMs);
+      logger.info({ queued: worker?.depth ?? forwarder?.depth ?? 0 }, 'smarthost stopped');
     },
   };
 }

@@ -5,6 +5,7 @@ import {
   durationSchema,
   integerSchema,
   isInlinePem,
+  configErrorMap,
   quoteValue,
   upstreamConfigSchema,
 } from '../../delivery/upstreamConfig.ts';
@@ -154,8 +155,50 @@ const clientsSchema = z.array(clientSchema).superRefine((clients: unknown, ctx) 
   });
 }, always);
 
-const queueKindSchema = z.enum(['local'], {
-  error: (issue) => (issue.input === 'sqs' ? "'sqs' is not supported by this version" : undefined),
+const sqsSchema = z.strictObject({
+  /** The queue the agent sends to (and `smarthost worker` reads from). */
+  queueUrl: z.url({ protocol: /^https?$/, error: 'expected the queue URL, such as https://sqs.eu-west-1.amazonaws.com/123456789012/smarthost-mail' }),
+  /** Absent: the AWS SDK's default (AWS_REGION, profile). */
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'expected an AWS region such as eu-west-1' }).optional(),
+  /** Bucket for bodies too large to travel inline. */
+  bucket: nonEmptyString,
+  prefix: nonEmptyString.default('incoming/'),
+  /** Bodies up to this size travel inside the SQS message (at most 700KB: base64 and JSON must fit in 1 MiB). */
+  inlineMaxBytes: byteSizeSchema.prefault('200KB').refine((bytes) => bytes <= 700 * 1024, { error: 'must be at most 700KB (the SQS message limit is 1 MiB after base64)' }),
+  /** Worker only: where permanent and needs-operator failures are moved, with their reason. */
+  deadLetterQueueUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Worker only: DynamoDB table of delivery records (idempotency, per-recipient progress). */
+  idempotencyTable: nonEmptyString.optional(),
+});
+
+const queueSchema = z
+  .strictObject({
+    /** local: deliver from this box; sqs: hand every message to SQS and let the cloud deliver. */
+    kind: z.enum(['local', 'sqs']).default('local'),
+    sqs: sqsSchema.optional(),
+  })
+  .superRefine((queue: unknown, ctx) => {
+    if (!isRecord(queue)) return;
+    if (queue.kind === 'sqs' && queue.sqs === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sqs'], message: 'required when kind is sqs (queueUrl and bucket)' });
+    }
+  }, always);
+
+/** `upstream: { secretArn }` takes the whole upstream block from Secrets Manager (same JSON shape). */
+const upstreamSecretRefSchema = z.strictObject({
+  secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, {
+    error: 'expected a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)',
+  }),
+});
+
+const upstreamSchema = z.unknown().transform((value, ctx) => {
+  const schema = isRecord(value) && 'secretArn' in value ? upstreamSecretRefSchema : upstreamConfigSchema;
+  const result = schema.safeParse(value, { error: configErrorMap });
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+    return z.NEVER;
+  }
+  return result.data as z.output<typeof upstreamConfigSchema> | z.output<typeof upstreamSecretRefSchema>;
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -182,8 +225,8 @@ export const agentConfigSchema = z.strictObject({
     .prefault({}),
   /** Where mail goes when no upstream is configured (the embedded default). */
   outbox: z.strictObject({ dir: nonEmptyString.default('./data/outbox') }).prefault({}),
-  queue: z.strictObject({ kind: queueKindSchema.default('local') }).prefault({}),
-  upstream: upstreamConfigSchema.optional(),
+  queue: queueSchema.prefault({}),
+  upstream: upstreamSchema.optional(),
   retry: z
     .strictObject({
       /** Delays between attempts, in milliseconds. */
@@ -199,3 +242,10 @@ export type AgentConfig = z.output<typeof agentConfigSchema>;
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type ClientConfig = AgentConfig['clients'][number];
 export type ListenConfig = AgentConfig['listen'];
+export type SqsQueueConfig = NonNullable<AgentConfig['queue']['sqs']>;
+export type UpstreamSecretRef = z.output<typeof upstreamSecretRefSchema>;
+
+/** The inline `upstream` block, or undefined when there is none or it points at a secret. */
+export function inlineUpstream(config: Pick<AgentConfig, 'upstream'>): z.output<typeof upstreamConfigSchema> | undefined {
+  return config.upstream && !('secretArn' in config.upstream) ? config.upstream : undefined;
+}

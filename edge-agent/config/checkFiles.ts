@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { isInlinePem } from '../../delivery/upstreamConfig.ts';
-import type { AgentConfig } from './agentConfigSchema.ts';
+import { inlineUpstream, type AgentConfig } from './agentConfigSchema.ts';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -9,12 +9,13 @@ import { ConfigError } from './errors.ts';
  * Kept out of loadConfig so the example file, whose paths are placeholders, still validates.
  */
 export function checkReferencedFiles(config: AgentConfig): void {
+  const upstream = inlineUpstream(config);
   const files: [string, string | undefined][] = [
     ['listen.tls.cert', config.listen.tls?.cert],
     ['listen.tls.key', config.listen.tls?.key],
-    ['upstream.ca', config.upstream?.ca],
+    ['upstream.ca', upstream?.ca],
   ];
-  const auth = config.upstream?.auth;
+  const auth = upstream?.auth;
   if (auth?.type === 'oauth2' && auth.certificate) {
     files.push(['upstream.auth.certificate.cert', auth.certificate.cert], ['upstream.auth.certificate.key', auth.certificate.key]);
   }

@@ -101,7 +101,8 @@ function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
     listen: listen.tls ? { ...listen, tls: { ...listen.tls, cert: file(listen.tls.cert), key: file(listen.tls.key) } } : listen,
     spool: { ...config.spool, dir: file(config.spool.dir) },
     outbox: { ...config.outbox, dir: file(config.outbox.dir) },
-    ...(upstream && {
+    ...(upstream &&
+      !('secretArn' in upstream) && {
       upstream: {
         ...upstream,
         ...(upstream.ca !== undefined && { ca: pemOrFile(upstream.ca) }),

@@ -1,3 +1,4 @@
+import { inlineUpstream } from '../../edge-agent/config/agentConfigSchema.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
@@ -31,7 +32,7 @@ log:
       'listen.idleTimeout: expected a duration such as 30s, 5m, 2d or 1h30m, got 300',
       'listen.hots: unknown key',
       "clients[1].address: expected an IP address or CIDR range, IPv4 or IPv6, such as 10.0.0.5 or 10.0.0.0/24, got '10.100.102.300'",
-      "queue.kind: 'sqs' is not supported by this version",
+      'queue.sqs: required when kind is sqs (queueUrl and bucket)',
       "log.level: expected fatal | error | warn | info | debug | trace | silent, got 'verbose'",
     ]);
   });
@@ -223,7 +224,7 @@ upstream:
       assert.deepEqual(problemsOf('upstream:\n  host: h\n  security: none\n  auth: { type: basic, user: u, password: p }\n'), [
         "upstream.security: 'none' would send the basic credentials in clear text; use starttls or tls",
       ]);
-      assert.equal(load('upstream:\n  host: h\n  port: 25\n  security: none\n  auth: { type: none }\n').upstream?.security, 'none');
+      assert.equal(inlineUpstream(load('upstream:\n  host: h\n  port: 25\n  security: none\n  auth: { type: none }\n'))?.security, 'none');
     });
 
     it('checks rate limits and timeouts', () => {

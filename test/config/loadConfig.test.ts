@@ -1,3 +1,4 @@
+import { inlineUpstream } from '../../edge-agent/config/agentConfigSchema.ts';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -183,8 +184,8 @@ describe('loadConfig', () => {
     assert.equal(config.listen.tls?.key, '/abs/agent.key');
     assert.equal(config.spool.dir, path.join(dir, 'var/spool'));
     assert.equal(config.outbox.dir, path.join(configDir, 'outbox'));
-    assert.equal(config.upstream?.ca, path.join(configDir, 'ca.pem'));
-    const auth = config.upstream?.auth;
+    assert.equal(inlineUpstream(config)?.ca, path.join(configDir, 'ca.pem'));
+    const auth = inlineUpstream(config)?.auth;
     assert.equal(auth?.type, 'oauth2');
     assert.equal(auth.certificate?.cert, path.join(configDir, 'app.crt'));
     assert.equal(auth.certificate?.key, '-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----\n');

@@ -1,3 +1,4 @@
+import { inlineUpstream } from '../../edge-agent/config/agentConfigSchema.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
@@ -40,7 +41,7 @@ upstream:
     const masked = JSON.parse(text) as typeof config;
     assert.equal(masked.clients[0]?.auth?.password, '********');
     assert.equal(masked.clients[0]?.auth?.username, 'helpdesk');
-    assert.deepEqual(masked.upstream?.auth, { ...config.upstream?.auth, clientSecret: '********' });
+    assert.deepEqual(inlineUpstream(masked)?.auth, { ...inlineUpstream(config)?.auth, clientSecret: '********' });
     assert.deepEqual({ ...masked, clients: config.clients, upstream: config.upstream }, config);
   });
 

@@ -1,3 +1,4 @@
+import { inlineUpstream } from '../../edge-agent/config/agentConfigSchema.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { substituteEnv } from '../../edge-agent/config/substituteEnv.ts';
@@ -40,8 +41,8 @@ describe('${ENV} substitution', () => {
 
   it('substitutes into the whole configuration, secrets included', () => {
     const config = loadConfigFromText('upstream:\n  host: ${HOST}\n  auth: { type: basic, user: "${USER}", password: "${SECRET}" }\n', { baseDir: '/', env });
-    assert.deepEqual(config.upstream?.auth, { type: 'basic', user: 'relay', password: env.SECRET });
-    assert.equal(config.upstream?.host, 'smtp.contoso.com');
+    assert.deepEqual(inlineUpstream(config)?.auth, { type: 'basic', user: 'relay', password: env.SECRET });
+    assert.equal(inlineUpstream(config)?.host, 'smtp.contoso.com');
   });
 
   it('reports a missing variable once, with its key, among the other problems', () => {

@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
+import type { SubmitResult, Submitter } from './smtp/submission.ts';
+import { parseUpstreamConfig } from './upstreamConfig.ts';
+import type { Readable } from 'node:stream';
+
+/** The secret holds no valid `upstream` block: an operator must fix it. */
+export class UpstreamSecretError extends Error {
+  constructor(
+    readonly secretArn: string,
+    readonly problems: string[],
+  ) {
+    super(`the upstream secret ${secretArn} is not valid: ${problems.join('; ')}`);
+    this.name = 'UpstreamSecretError';
+  }
+}
+
+/**
+ * A submitter whose upstream comes from Secrets Manager (the `upstream` JSON). The secret is read
+ * through Powertools' cache and again once `ttlSeconds` have passed, so a rotated secret is
+ * picked up without a restart; the SMTP pool is rebuilt only when the secret's content changed.
+ */
+export class SecretUpstreamSubmitter implements Submitter {
+  private current: { digest: string; submitter: Submitter; mailbox: string | undefined } | undefined;
+  private readonly secrets: SecretsProvider;
+
+  constructor(
+    private readonly secretArn: string,
+    private readonly options: { ttlSeconds: number; secrets?: SecretsProvider; create?: typeof createUpstreamSubmitter },
+  ) {
+    this.secrets = options.secrets ?? new SecretsProvider();
+  }
+
+  /** The mailbox of the current secret (for operator hints); loads the secret if needed. */
+  async mailbox(): Promise<string | undefined> {
+    return (await this.load()).mailbox;
+  }
+
+  async submit(message: { id: string; from: string; to: string[]; raw: Readable }): Promise<SubmitResult> {
+    return (await this.load()).submitter.submit(message);
+  }
+
+  async close(): Promise<void> {
+    await this.current?.submitter.close();
+    this.current = undefined;
+  }
+
+  private async load(): Promise<{ submitter: Submitter; mailbox: string | undefined }> {
+    const text = await this.secrets.get(this.secretArn, { maxAge: this.options.ttlSeconds });
+    if (typeof text !== 'string') {
+      throw new UpstreamSecretError(this.secretArn, ['the secret has no SecretString']);
+    }
+    const digest = createHash('sha256').update(text).digest('hex');
+    if (this.current?.digest === digest) {
+      return this.current;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new UpstreamSecretError(this.secretArn, ['the secret is not JSON']);
+    }
+    const parsed = parseUpstreamConfig(json, ['upstream']);
+    if (!parsed.ok) {
+      throw new UpstreamSecretError(this.secretArn, parsed.problems);
+    }
+    const previous = this.current;
+    const created = (this.options.create ?? createUpstreamSubmitter)(parsed.config);
+    this.current = { digest, submitter: created.submitter, mailbox: created.mailbox };
+    await previous?.submitter.close();
+    return this.current;
+  }
+}
