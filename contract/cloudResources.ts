@@ -4,6 +4,8 @@
 
 /** Environment variables of the delivery function (set by the CDK app). */
 export const FUNCTION_ENV = {
+  /** URL of the queue the function consumes (to delay retries with ChangeMessageVisibility). */
+  queueUrl: 'SMARTHOST_QUEUE_URL',
   /** ARN of the Secrets Manager secret holding the `upstream` JSON. */
   secretArn: 'SMARTHOST_SECRET_ARN',
   /** URL of the dead-letter queue permanent and needs-operator failures are moved to. */
@@ -14,6 +16,11 @@ export const FUNCTION_ENV = {
   failureNoticeTo: 'SMARTHOST_FAILURE_NOTICE_TO',
   /** Seconds a fetched secret is reused before it is read again (rotation pick-up). */
   secretTtlSeconds: 'SMARTHOST_SECRET_TTL_SECONDS',
+  /**
+   * How many instances may run at once (the event source's MaximumConcurrency): each takes its
+   * share of the mailbox's connection and per-minute limits.
+   */
+  instances: 'SMARTHOST_INSTANCES',
 } as const;
 
 /** S3 key prefix under which the agent puts bodies too large for an SQS message. */

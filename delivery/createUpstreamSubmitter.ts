@@ -3,8 +3,12 @@ import { SmtpSubmitter } from './smtp/smtpSubmitter.ts';
 import { MsalTokenProvider } from './token/tokenProvider.ts';
 import type { UpstreamConfig } from './upstreamConfig.ts';
 
-/** Builds the SMTP submitter for an `upstream` block; the one place config meets the client. */
-export function createUpstreamSubmitter(upstream: UpstreamConfig): { submitter: SmtpSubmitter; mailbox: string | undefined } {
+/**
+ * Builds the SMTP submitter for an `upstream` block; the one place config meets the client.
+ * `sharedBy`: how many processes submit for the same mailbox at once (Lambda instances), so each
+ * takes its part of the mailbox's connection and per-minute limits.
+ */
+export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1): { submitter: SmtpSubmitter; mailbox: string | undefined } {
   const ca = upstream.ca ? readPem(upstream.ca) : undefined;
   const auth = upstream.auth;
   const submitter = new SmtpSubmitter({
@@ -13,8 +17,8 @@ export function createUpstreamSubmitter(upstream: UpstreamConfig): { submitter: 
     security: upstream.security,
     ca,
     name: upstream.name,
-    connections: upstream.rateLimit.connections,
-    perMinute: upstream.rateLimit.perMinute,
+    connections: Math.max(1, Math.floor(upstream.rateLimit.connections / sharedBy)),
+    perMinute: Math.max(1, Math.floor(upstream.rateLimit.perMinute / sharedBy)),
     connectTimeoutMs: upstream.timeouts.connect,
     socketTimeoutMs: upstream.timeouts.socket,
     auth:

@@ -46,6 +46,8 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   const started = Date.now();
   const body = request.openBody();
   const raw = envelope.sendAs ? rewriteStreamForSendAs(body, envelope.sendAs) : body;
+  // A failing source (unreadable file, broken S3 stream) surfaces through the submission.
+  body.on('error', () => undefined);
   try {
     const result = await submitter.submit({ id: envelope.id, from, to: request.rcptTo, raw });
     const refusals = result.rejected.map((r) => recipientOutcome(r.rcpt, r.failure, context));

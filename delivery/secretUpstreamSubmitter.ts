@@ -27,7 +27,7 @@ export class SecretUpstreamSubmitter implements Submitter {
 
   constructor(
     private readonly secretArn: string,
-    private readonly options: { ttlSeconds: number; secrets?: SecretsProvider; create?: typeof createUpstreamSubmitter },
+    private readonly options: { ttlSeconds: number; secrets?: SecretsProvider; sharedBy?: number; create?: typeof createUpstreamSubmitter },
   ) {
     this.secrets = options.secrets ?? new SecretsProvider();
   }
@@ -66,7 +66,7 @@ export class SecretUpstreamSubmitter implements Submitter {
       throw new UpstreamSecretError(this.secretArn, parsed.problems);
     }
     const previous = this.current;
-    const created = (this.options.create ?? createUpstreamSubmitter)(parsed.config);
+    const created = (this.options.create ?? createUpstreamSubmitter)(parsed.config, this.options.sharedBy ?? 1);
     this.current = { digest, submitter: created.submitter, mailbox: created.mailbox };
     await previous?.submitter.close();
     return this.current;

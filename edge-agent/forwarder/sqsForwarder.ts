@@ -5,7 +5,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import { encodeInlineBody, s3KeyFor, serializeQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
+import { inlineQueueMessage, planQueueMessage, s3KeyFor, s3QueueMessage, serializeQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { Spool } from '../spool/spool.ts';
 
@@ -121,7 +121,7 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     const { spool, sqs, queueUrl, logger } = this.options;
     const started = Date.now();
     try {
-      const message: QueueMessage = { schemaVersion: 1, envelope, body: await this.body(envelope) };
+      const message = await this.message(envelope);
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: serializeQueueMessage(message) }));
       await spool.remove(envelope);
       this.pending.delete(envelope.id);
@@ -135,10 +135,10 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     }
   }
 
-  private async body(envelope: MessageEnvelope): Promise<QueueMessage['body']> {
+  private async message(envelope: MessageEnvelope): Promise<QueueMessage> {
     const { spool, s3, bucket, prefix, inlineMaxBytes } = this.options;
-    if (envelope.size <= inlineMaxBytes) {
-      return { kind: 'inline', ...encodeInlineBody(await readFile(spool.bodyPath(envelope.id))) };
+    if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes }).kind === 'inline') {
+      return inlineQueueMessage(envelope, await readFile(spool.bodyPath(envelope.id)));
     }
     const key = s3KeyFor(envelope, prefix);
     // Multipart from a file stream: a 35 MB scan is never held in memory.
@@ -148,6 +148,6 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
       queueSize: 2,
       partSize: 8 * 1024 * 1024,
     }).done();
-    return { kind: 's3', bucket, key, size: envelope.size, sha256: envelope.sha256 };
+    return s3QueueMessage(envelope, { bucket, key });
   }
 }

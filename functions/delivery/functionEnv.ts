@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
+
+export interface FunctionEnv {
+  queueUrl: string;
+  secretArn: string;
+  deadLetterQueueUrl: string;
+  ledgerTable: string;
+  failureNoticeTo?: string;
+  secretTtlSeconds: number;
+  instances: number;
+  /** Claims last as long as the function may run, plus a margin. */
+  leaseMs: number;
+}
+
+/** The function's timeout (5 minutes, set by the deployment) plus a minute. */
+const LEASE_MS = 6 * 60_000;
+
+/** Thrown at cold start when the deployment left out or mangled a variable; names each one. */
+export class FunctionEnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid function environment:\n  ${problems.join('\n  ')}`);
+    this.name = 'FunctionEnvError';
+  }
+}
+
+const schema = z.object({
+  [FUNCTION_ENV.queueUrl]: z.url(),
+  [FUNCTION_ENV.secretArn]: z.string().startsWith('arn:'),
+  [FUNCTION_ENV.deadLetterQueueUrl]: z.url(),
+  [FUNCTION_ENV.ledgerTable]: z.string().min(1),
+  [FUNCTION_ENV.failureNoticeTo]: z.email().optional().or(z.literal('').transform(() => undefined)),
+  [FUNCTION_ENV.secretTtlSeconds]: z.coerce.number().int().min(0).default(300),
+  [FUNCTION_ENV.instances]: z.coerce.number().int().min(1).default(1),
+});
+
+/** Validates the delivery function's environment, reporting every problem with its variable name. */
+export function readFunctionEnv(env: NodeJS.ProcessEnv): FunctionEnv {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    throw new FunctionEnvError(result.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`));
+  }
+  const v = result.data;
+  return {
+    queueUrl: v[FUNCTION_ENV.queueUrl] as string,
+    secretArn: v[FUNCTION_ENV.secretArn] as string,
+    deadLetterQueueUrl: v[FUNCTION_ENV.deadLetterQueueUrl] as string,
+    ledgerTable: v[FUNCTION_ENV.ledgerTable] as string,
+    failureNoticeTo: v[FUNCTION_ENV.failureNoticeTo] as string | undefined,
+    secretTtlSeconds: v[FUNCTION_ENV.secretTtlSeconds] as number,
+    instances: v[FUNCTION_ENV.instances] as number,
+    leaseMs: LEASE_MS,
+  };
+}

@@ -1,0 +1,75 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { DELIVERY_METRICS, DELIVERY_METRICS_NAMESPACE, FAILURE_CLASS_DIMENSION, FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import type { DeliveryLogger } from '../../delivery/logger.ts';
+import { SecretUpstreamSubmitter } from '../../delivery/secretUpstreamSubmitter.ts';
+import { createDeliveryDeps } from './createDeliveryDeps.ts';
+import type { DeliveryMetrics } from './deliveryMetrics.ts';
+import { handleQueueRecord } from './handleQueueRecord.ts';
+import { readFunctionEnv } from './functionEnv.ts';
+
+// Built once per container and reused across invocations: the secret cache, the SMTP pool (one
+// authenticated connection serves the whole batch and the next ones), the AWS clients.
+const env = readFunctionEnv(process.env);
+const logger = new Logger({ serviceName: 'smarthost-delivery' });
+const metrics = new Metrics({ namespace: DELIVERY_METRICS_NAMESPACE, serviceName: 'smarthost-delivery' });
+const submitter = new SecretUpstreamSubmitter(env.secretArn, { ttlSeconds: env.secretTtlSeconds, sharedBy: env.instances });
+const processor = new BatchProcessor(EventType.SQS);
+
+const deliveryLogger: DeliveryLogger = {
+  debug: (fields, message) => logger.debug(message, fields),
+  info: (fields, message) => logger.info(message, fields),
+  warn: (fields, message) => logger.warn(message, fields),
+  error: (fields, message) => logger.error(message, fields),
+};
+
+const deliveryMetrics: DeliveryMetrics = {
+  delivered(latencyMs, bytes) {
+    metrics.addMetric(DELIVERY_METRICS.delivered, MetricUnit.Count, 1);
+    metrics.addMetric(DELIVERY_METRICS.latency, MetricUnit.Milliseconds, latencyMs);
+    metrics.addMetric(DELIVERY_METRICS.bytes, MetricUnit.Bytes, bytes);
+  },
+  failed(kind) {
+    // Once without dimensions (what the alarm watches) and once by failure class.
+    metrics.addMetric(DELIVERY_METRICS.failed, MetricUnit.Count, 1);
+    const single = metrics.singleMetric();
+    single.addDimension(FAILURE_CLASS_DIMENSION, kind);
+    single.addMetric(DELIVERY_METRICS.failed, MetricUnit.Count, 1);
+  },
+  retried(throttled) {
+    metrics.addMetric(DELIVERY_METRICS.retried, MetricUnit.Count, 1);
+    if (throttled) metrics.addMetric(DELIVERY_METRICS.throttled, MetricUnit.Count, 1);
+  },
+};
+
+const deps = createDeliveryDeps({
+  queueUrl: env.queueUrl,
+  deadLetterQueueUrl: env.deadLetterQueueUrl,
+  ledgerTable: env.ledgerTable,
+  submitter,
+  mailbox: () => submitter.mailbox(),
+  metrics: deliveryMetrics,
+  logger: deliveryLogger,
+  leaseMs: env.leaseMs,
+  failureNoticeTo: env.failureNoticeTo,
+});
+
+async function recordHandler(record: SQSRecord): Promise<void> {
+  logger.appendKeys({ sqsMessageId: record.messageId });
+  await handleQueueRecord(
+    { messageId: record.messageId, body: record.body, receiptHandle: record.receiptHandle, receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1 },
+    deps,
+  );
+}
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  logger.addContext(context);
+  try {
+    // A batch where every record waits for a retry is normal here, not a function error.
+    return await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { TEST_CREDENTIALS, TEST_REGION } from './awsTestEnv.ts';
+import { LOOPBACK, closeNow, loopbackUrl } from './loopbackServer.ts';
+
+/**
+ * S3 stand-in: s3rver in this process on 127.0.0.1, storing objects in a fresh temporary
+ * directory (removed by stop()), with one bucket. The client is made for s3rver: path-style
+ * addressing, and checksums only when an operation requires them (under the SDK's default a
+ * streamed PutObject is stored with its aws-chunked framing inside the object, answered 200).
+ * Multipart ETags carry no `-N` suffix.
+ */
+
+/** The part of s3rver's API used here (the package ships no types). */
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  httpServer?: Server;
+}
+type S3rverConstructor = new (options: {
+  address: string;
+  port: number;
+  silent: boolean;
+  directory: string;
+  configureBuckets: { name: string }[];
+  vhostBuckets: boolean;
+}) => S3rverInstance;
+
+const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+
+export interface LocalS3Options {
+  /** @default 'smarthost-bodies' */
+  bucket?: string;
+}
+
+export interface LocalS3 {
+  /** http://127.0.0.1:PORT */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** The directory s3rver stores objects in (for tests that look at what was written). */
+  readonly directory: string;
+  /** forcePathStyle, checksums WHEN_REQUIRED, explicit endpoint, region and static credentials. */
+  readonly client: S3Client;
+  /** Stops the server, releases the client's sockets and removes the directory. */
+  stop(): Promise<void>;
+}
+
+export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS3> {
+  const bucket = options.bucket ?? 'smarthost-bodies';
+  const directory = await mkdtemp(join(tmpdir(), 'smarthost-s3rver-'));
+  const s3rver = new S3rver({ address: LOOPBACK, port: 0, silent: true, directory, configureBuckets: [{ name: bucket }], vhostBuckets: false });
+  let port: number;
+  try {
+    ({ port } = await s3rver.run());
+  } catch (error) {
+    await rm(directory, { recursive: true, force: true });
+    throw error;
+  }
+  const endpoint = loopbackUrl(port);
+  const client = new S3Client({
+    endpoint,
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  let stopped = false;
+  return {
+    endpoint,
+    bucket,
+    directory,
+    client,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      client.destroy();
+      if (s3rver.httpServer) await closeNow(s3rver.httpServer);
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
