@@ -140,6 +140,11 @@ export function parseQueueMessage(text: string): QueueMessage {
       { schemaVersion: value.schemaVersion },
     );
   }
+  return checkQueueMessage(value);
+}
+
+/** Schema check naming the first bad field, shared by the reader and the writer. */
+function checkQueueMessage(value: unknown): QueueMessage {
   const result = queueMessageSchema.safeParse(value);
   if (!result.success) {
     const [issue] = result.error.issues;
@@ -150,11 +155,12 @@ export function parseQueueMessage(text: string): QueueMessage {
 }
 
 /**
- * JSON of a queue message, checked against the schema first. U+FFFE and U+FFFF, which JSON allows
+ * JSON of a queue message, checked against the schema first (a bad field throws the same
+ * `QueueMessageError` the consumer would). U+FFFE and U+FFFF, which JSON allows
  * raw but SQS refuses, are written as \u escapes (they can only occur inside strings).
  */
 export function serializeQueueMessage(message: QueueMessage): string {
-  const checked = queueMessageSchema.parse(message);
+  const checked = checkQueueMessage(message);
   return JSON.stringify(checked).replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
 }
 
@@ -274,6 +280,7 @@ export type QueueMessagePlan =
  */
 export function planQueueMessage(envelope: MessageEnvelope, bodySize: number = envelope.size, limits: QueueMessageLimits = {}): QueueMessagePlan {
   const { inlineMaxBytes, maxMessageBytes } = resolveQueueMessageLimits(limits);
+  if (!Number.isSafeInteger(bodySize) || bodySize < 0) throw new RangeError(`body size must be a whole, non-negative number of bytes, got ${String(bodySize)}`);
   if (bodySize > inlineMaxBytes) return { kind: 's3', reason: 'body-over-inline-max' };
   // Base64 needs no JSON escaping, so the message is the empty-body skeleton plus the data.
   const skeleton: QueueMessage = { schemaVersion: QUEUE_MESSAGE_SCHEMA_VERSION, envelope, body: { kind: 'inline', encoding: 'base64', data: '' } };

@@ -9,7 +9,7 @@ import { SecretUpstreamSubmitter } from '../delivery/secretUpstreamSubmitter.ts'
 import type { Submitter } from '../delivery/smtp/submission.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
 import { Heartbeat } from './forwarder/heartbeat.ts';
-import { SqsForwarder } from './forwarder/sqsForwarder.ts';
+import { SqsForwarder, type SqsForwarderOptions } from './forwarder/sqsForwarder.ts';
 import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
@@ -40,6 +40,8 @@ export interface AgentDependencies {
   aws?: { sqs?: SQSClient; s3?: S3Client; cloudWatch?: CloudWatchClient };
   /** Heartbeat interval in cloud mode (tests shorten it). */
   heartbeatIntervalMs?: number;
+  /** Forwarder tuning (tests shorten the backoff). */
+  forwarder?: Pick<SqsForwarderOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'concurrency'>;
 }
 
 /** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
@@ -87,6 +89,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       prefix: sqsConfig.prefix,
       inlineMaxBytes: sqsConfig.inlineMaxBytes,
       logger,
+      ...deps.forwarder,
     });
     const heartbeat = new Heartbeat(cloudWatch, () => sqsForwarder.depth, logger, deps.heartbeatIntervalMs);
     sqsForwarder.start(queued);

@@ -4,6 +4,7 @@ import { maskSecrets } from './config/maskSecrets.ts';
 import { checkReferencedFiles } from './config/checkFiles.ts';
 import type { AgentConfig } from './config/agentConfigSchema.ts';
 import { startAgent } from './agent.ts';
+import { startWorker } from '../functions/worker/startWorker.ts';
 import { createLogger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
 import { stringify } from 'yaml';
@@ -12,6 +13,7 @@ const USAGE = `Usage: smarthost <command> [--config FILE]
 
 Commands:
   start          run the relay (SMTP intake, spool, delivery)
+  worker         deliver from the SQS queue (cloud mode without Lambda, or local end-to-end runs)
   check-config   validate the configuration and print it with secrets masked
   queue          list queued and failed messages
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
@@ -36,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'check-config', 'queue', 'resend'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'queue', 'resend'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
@@ -61,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
       return listQueue(config);
     case 'resend':
       return resend(config, parsed.positionals.slice(1));
+    case 'worker':
+      return runWorker(config);
     default:
       return run(config);
   }
@@ -83,6 +87,27 @@ async function run(config: AgentConfig): Promise<number> {
   logger.info({ signal }, 'shutting down');
   await agent.stop(30_000);
   logger.flush();
+  return 0;
+}
+
+async function runWorker(config: AgentConfig): Promise<number> {
+  const logger = createLogger(config.log.level);
+  let running;
+  try {
+    running = startWorker(config, logger);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'worker shutting down');
+  await running.stop();
   return 0;
 }
 

@@ -35,9 +35,11 @@ export class BodyBucket extends Construct {
   public readonly bucket: Bucket;
   /** The key prefix bodies go under (the same constant the agent and the function use). */
   public readonly prefix: string = INCOMING_PREFIX;
+  public readonly encryptionKey: IKey | undefined;
 
   constructor(scope: Construct, id: string, props: BodyBucketProps = {}) {
     super(scope, id);
+    this.encryptionKey = props.encryptionKey;
     const leftoverExpiry = props.leftoverExpiry ?? Duration.days(30);
     if (leftoverExpiry.toDays() <= 14) {
       throw new RangeError(`BodyBucket leftoverExpiry must be longer than the queue's 14-day retention, got ${leftoverExpiry.toDays()} days`);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, EventSourceMapping, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -7,6 +7,7 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DELIVERY_METRICS_NAMESPACE, FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import { bucketObjectsFinding } from '../nagFindings.ts';
 import type { BodyBucket } from './BodyBucket.ts';
 import type { DeliveryLedger } from './DeliveryLedger.ts';
 import type { MailQueue } from './MailQueue.ts';
@@ -122,6 +123,13 @@ export class DeliveryFunction extends Construct {
         resources: [bodyBucket.bucket.arnForObjects(`${bodyBucket.prefix}*`)],
       }),
       new PolicyStatement({
+        // Without it S3 answers 403 AccessDenied for a body that is gone (expired, deleted) instead
+        // of 404 NoSuchKey, and the function would retry a message it should dead-letter at once.
+        sid: 'TellMissingBodies',
+        actions: ['s3:ListBucket'],
+        resources: [bodyBucket.bucket.bucketArn],
+      }),
+      new PolicyStatement({
         sid: 'ReadUpstreamSecret',
         actions: ['secretsmanager:GetSecretValue'],
         resources: [upstreamSecret.secretArn],
@@ -152,11 +160,15 @@ export class DeliveryFunction extends Construct {
       inlinePolicies: { Delivery: new PolicyDocument({ statements }) },
     });
 
+    const maxConcurrency = props.maxConcurrency ?? 2;
     const environment: Record<string, string> = {
+      [FUNCTION_ENV.queueUrl]: mailQueue.queue.queueUrl,
       [FUNCTION_ENV.secretArn]: upstreamSecret.secretArn,
       [FUNCTION_ENV.deadLetterQueueUrl]: mailQueue.deadLetterQueue.queueUrl,
       [FUNCTION_ENV.ledgerTable]: ledger.table.tableName,
       [FUNCTION_ENV.secretTtlSeconds]: String(secretTtl.toSeconds()),
+      // Each instance takes its share of the mailbox's connection and per-minute limits.
+      [FUNCTION_ENV.instances]: String(maxConcurrency),
       POWERTOOLS_SERVICE_NAME: 'smarthost-delivery',
       POWERTOOLS_METRICS_NAMESPACE: DELIVERY_METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
@@ -196,11 +208,11 @@ export class DeliveryFunction extends Construct {
       eventSourceArn: mailQueue.queue.queueArn,
       batchSize: props.batchSize ?? 10,
       reportBatchItemFailures: true,
-      maxConcurrency: props.maxConcurrency ?? 2,
+      maxConcurrency,
     });
 
     Validations.of(this.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bodyBucket.bucket.node.defaultChild as never)}.Arn>/${bodyBucket.prefix}*]`,
+      id: bucketObjectsFinding(bodyBucket.bucket, `${bodyBucket.prefix}*`),
       reason:
         'Object-level wildcard under incoming/ only: the function reads and deletes the body of whichever message it is ' +
         'delivering, and the keys (incoming/<date>/<message id>.eml) are not known when the policy is written.',

@@ -5,6 +5,8 @@ import { Construct } from 'constructs';
 
 /** The largest message SQS takes; the agent puts bodies that do not fit in the body bucket. */
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
+/** See MailQueueProps.maxReceiveCount. */
+export const DEFAULT_MAX_RECEIVE_COUNT = 25;
 /** The longest SQS keeps a message. */
 export const MAX_RETENTION = Duration.days(14);
 
@@ -16,10 +18,13 @@ export interface MailQueueProps {
    */
   readonly visibilityTimeout: Duration;
   /**
-   * Receives after which SQS itself moves a message to the dead-letter queue. The function moves
-   * permanent failures there on the first attempt (with the reason); this count only ends messages
-   * that keep failing in ways the function could not classify, such as a crash mid-batch.
-   * @default 5
+   * Receives after which SQS itself moves a message to the dead-letter queue, without a reason.
+   * The function dead-letters permanent and needs-operator failures itself on the spot (with the
+   * reason), and retries transient ones on its schedule (1m, 5m, 15m, 1h, then every 4h) until the
+   * message is 2 days old: about 17 receives, each one counted here. So this must stay above that,
+   * with room for the short re-tries of a message another invocation holds; it is the backstop for
+   * what the function cannot handle at all (a crash or timeout on every attempt, 30 minutes apart).
+   * @default 25
    */
   readonly maxReceiveCount?: number;
   /**
@@ -45,7 +50,7 @@ export class MailQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: MailQueueProps) {
     super(scope, id);
-    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    const maxReceiveCount = props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT;
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
       throw new RangeError(`MailQueue maxReceiveCount must be a whole number from 1 to 1000, got ${maxReceiveCount}`);
     }

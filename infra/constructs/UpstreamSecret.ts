@@ -9,7 +9,7 @@ export interface UpstreamSecretProps {
    * @default - the account's `aws/secretsmanager` key
    */
   readonly encryptionKey?: IKey;
-  /** @default RemovalPolicy.DESTROY (Secrets Manager still keeps it recoverable for 30 days) */
+  /** @default RemovalPolicy.DESTROY (deleted with the stack; a new stack gets a new, empty secret) */
   readonly removalPolicy?: RemovalPolicy;
 }
 

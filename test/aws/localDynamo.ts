@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { setTimeout as delay } from 'node:timers/promises';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LEDGER_KEY } from '../../contract/cloudResources.ts';
 import { TEST_CREDENTIALS, TEST_REGION } from './awsTestEnv.ts';
@@ -61,12 +60,14 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
   return { endpoint, tableName, client, stop };
 }
 
-/** dynalite flips CREATING → ACTIVE on a zero timer; a few polls at most. */
+/**
+ * dynalite flips CREATING → ACTIVE on a zero timer, which has fired by the time a DescribeTable
+ * round trip is back: one or two calls, no waiting in between.
+ */
 async function waitUntilActive(client: DynamoDBClient, tableName: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  for (let attempt = 0; attempt < 50; attempt++) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
     if (Table?.TableStatus === 'ACTIVE') return;
-    await delay(5);
   }
   throw new Error(`dynalite table ${tableName} did not become ACTIVE`);
 }

@@ -43,6 +43,12 @@ export interface LocalSqs {
   stop(): Promise<void>;
   /** Listens again on the same port, with the same queues and messages. */
   restart(): Promise<void>;
+  /**
+   * An outage as clients see it: new connections are refused, requests already in progress (long
+   * polls) end normally. Unlike stop(), it never cuts a long poll: local-aws-sqs keeps a cut
+   * long poll's waiter, which then swallows every later message of that queue. restart() ends it.
+   */
+  goDown(): Promise<void>;
 }
 
 export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
@@ -99,6 +105,12 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
       async stop() {
         await closeNow(server);
         client.destroy();
+      },
+      async goDown() {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
       },
       async restart() {
         if (server.listening) return;

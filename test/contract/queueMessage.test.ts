@@ -326,3 +326,11 @@ describe('s3QueueMessage', () => {
     assert.deepEqual(parseQueueMessage(serializeQueueMessage(message)), message);
   });
 });
+
+describe('serializeQueueMessage', () => {
+  it('refuses to write a message the consumer would refuse, naming the field', () => {
+    const body = Buffer.from('x');
+    const message = inlineQueueMessage(envelopeFor(body, { sha256: 'not-a-digest' }), body);
+    assert.throws(() => serializeQueueMessage(message), (error: unknown) => error instanceof QueueMessageError && error.reason === 'invalid-field' && error.path === 'envelope.sha256');
+  });
+});

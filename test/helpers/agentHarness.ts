@@ -51,8 +51,8 @@ export async function startTestAgent(input: AgentConfigInput = {}, deps: Partial
   const logs = new LogCapture();
   const agent = await startAgent(config, { logger: createLogger(config.log.level, logs), ...deps });
   let stopped = false;
-  return {
-    ...agent,
+  // The running agent stays the prototype: its worker/forwarder getters must not be read here.
+  const extra = {
     config,
     logs,
     dir: base,
@@ -72,6 +72,7 @@ export async function startTestAgent(input: AgentConfigInput = {}, deps: Partial
       }
     },
   };
+  return Object.assign(Object.create(agent) as RunningAgent, extra);
 }
 
 /** nodemailer as the office device: plain SMTP on loopback, optional AUTH, pooled when asked. */

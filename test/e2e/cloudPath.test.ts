@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
+import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
+import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { agentConfigSchema } from '../../edge-agent/config/agentConfigSchema.ts';
+import { createLogger } from '../../edge-agent/logger.ts';
+import { startWorker, type RunningWorker } from '../../functions/worker/startWorker.ts';
+import { awsTestEnv } from '../aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../aws/localSecretsManager.ts';
+import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
+import { LogCapture, makeTempDir, sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+
+const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
+
+describe('cloud path: device → agent → SQS (S3) → worker → Exchange Online', () => {
+  let rig: ExchangeOnlineRig;
+  let sqs: LocalSqs;
+  let s3: LocalS3;
+  let dynamo: LocalDynamo;
+  let secrets: LocalSecretsManager;
+  let agent: TestAgent;
+  let worker: RunningWorker;
+  let workerLogs: LogCapture;
+  const heartbeats: PutMetricDataCommand[] = [];
+
+  before(async () => {
+    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
+      startExchangeOnlineRig(),
+      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
+      startLocalS3(),
+      startLocalDynamo(),
+      startLocalSecretsManager(),
+    ]);
+    // The worker's Secrets Manager client comes from the SDK's default chain, as in production.
+    Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }));
+    const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
+    const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: 'us-east-1' };
+    agent = await startTestAgent(
+      { queue: { kind: 'sqs', sqs: sqsBlock } },
+      {
+        aws: { sqs: sqs.client, s3: s3.client, cloudWatch: { send: async (command: PutMetricDataCommand) => void heartbeats.push(command) } as never },
+        forwarder: { initialBackoffMs: 50, maxBackoffMs: 200 },
+      },
+    );
+    const workerConfig = agentConfigSchema.parse({
+      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName } },
+      upstream: { secretArn: arn },
+      retry: { schedule: ['1s'], maxAge: '1h' },
+    });
+    workerLogs = new LogCapture();
+    // local-aws-sqs holds a long poll for its full wait when fewer than 10 messages are there.
+    worker = startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client }, { waitSeconds: 1 });
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await agent?.dispose();
+    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop()]);
+  });
+
+  test('a small message travels inline and arrives with the same bytes', async () => {
+    const raw = 'From: scanner@contoso.com\r\nSubject: inline\r\n\r\nsmall scan\r\n';
+    const before = rig.exo.messages.length;
+    await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
+    const [message] = (await rig.exo.waitForMessages(before + 1, 15_000)).slice(before);
+    assert.equal(message?.sha256, sha256(raw));
+    assert.equal(message?.auth.method, 'XOAUTH2');
+    await agent.forwarder.whenIdle();
+    assert.deepEqual(await agent.spool.committedIds(), [], 'the agent keeps nothing once SQS has it');
+  });
+
+  test('a 20 MB scan goes through S3 and arrives whole; the S3 copy is removed after delivery', async () => {
+    const pdf = randomBytes(15 * 1024 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const raw = `From: scanner@contoso.com\r\nSubject: big scan\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n`;
+    assert.ok(raw.length > 20 * 1024 * 1024);
+    const before = rig.exo.messages.length;
+    await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
+    const [message] = (await rig.exo.waitForMessages(before + 1, 60_000)).slice(before);
+    assert.equal(message?.sha256, sha256(raw));
+    // The worker deletes the S3 copy right after recording the delivery.
+    await waitForValue(async () => {
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
+      return (listed.KeyCount ?? 0) === 0 ? true : undefined;
+    }, 10_000);
+  });
+
+  test('a message SQS delivers twice is sent once', async () => {
+    const body = Buffer.from('Subject: twice\r\n\r\nonce only\r\n');
+    const envelope: MessageEnvelope = {
+      id: '0duplicate-test-0001',
+      receivedAt: new Date().toISOString(),
+      client: { name: 'test', ip: '127.0.0.1' },
+      helo: 'test',
+      mailFrom: 'scanner@contoso.com',
+      rcptTo: ['you@contoso.com'],
+      size: body.length,
+      sha256: sha256(body),
+    };
+    const text = serializeQueueMessage(inlineQueueMessage(envelope, body));
+    const before = rig.exo.messages.length;
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: text }));
+    await rig.exo.waitForMessages(before + 1, 15_000);
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: text }));
+    await waitFor(() => workerLogs.records().some((r) => r.msg === 'already delivered, not sent again' && r.messageId === envelope.id));
+    assert.equal(rig.exo.messages.filter((m) => m.raw.includes('once only')).length, 1);
+  });
+
+  test('a permanent failure ends in the dead-letter queue with its reason', async () => {
+    rig.exo.failNext('data', '552 5.3.4 Message size exceeds fixed maximum message size');
+    const raw = 'Subject: refused\r\n\r\nthis one fails\r\n';
+    await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
+    const received = await waitForValue(async () => {
+      const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.dlqUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+      return r.Messages?.[0];
+    });
+    assert.equal(received.MessageAttributes?.[DLQ_ATTRIBUTES.reply]?.StringValue, '552 5.3.4 Message size exceeds fixed maximum message size');
+    assert.equal(received.MessageAttributes?.[DLQ_ATTRIBUTES.kind]?.StringValue, 'permanent');
+    assert.match(received.Body ?? '', /"schemaVersion":1/);
+  });
+
+  test('SQS down for a while: the agent keeps accepting and forwards everything later', async () => {
+    await sqs.goDown();
+    const before = rig.exo.messages.length;
+    const replies = [];
+    for (let i = 0; i < 3; i++) {
+      replies.push(await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], `Subject: outage ${i}\r\n\r\nkept\r\n`));
+    }
+    for (const reply of replies) assert.match(reply, /^250 2\.0\.0 Ok: queued as /);
+    await waitFor(() => agent.logs.records().some((r) => r.msg === 'AWS unreachable or refusing, mail stays in the spool'));
+    assert.equal((await agent.spool.committedIds()).length, 3, 'all three wait in the spool');
+    await sqs.restart();
+    const arrived = (await rig.exo.waitForMessages(before + 3, 30_000)).slice(before);
+    assert.deepEqual(arrived.map((m) => /Subject: (outage \d)/.exec(m.raw.toString())?.[1]).sort(), ['outage 0', 'outage 1', 'outage 2']);
+  });
+
+  test('the agent publishes a heartbeat with its spool depth', () => {
+    const first = heartbeats[0]?.input;
+    assert.equal(first?.Namespace, 'Smarthost/Agent');
+    assert.deepEqual(first?.MetricData?.map((m) => m.MetricName), ['Heartbeat', 'SpoolDepth']);
+  });
+
+  test('nothing is left on the queue once everything is delivered', async () => {
+    await agent.forwarder.whenIdle();
+    const counts = async () => {
+      const { Attributes } = await sqs.client.send(new GetQueueAttributesCommand({ QueueUrl: sqs.queueUrl, AttributeNames: ['All'] }));
+      return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+    };
+    await waitFor(() => true);
+    await waitForValue(async () => ((await counts()) === 0 ? true : undefined), 10_000);
+  });
+});
+
+/** Polls a condition on the event loop's own pace (each check awaits I/O), up to timeoutMs. */
+async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  await waitForValue(async () => (condition() ? true : undefined), timeoutMs);
+}
+
+async function waitForValue<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
