@@ -5,6 +5,7 @@ import { checkReferencedFiles } from './config/checkFiles.ts';
 import type { AgentConfig } from './config/agentConfigSchema.ts';
 import { startAgent } from './agent.ts';
 import { startWorker } from '../functions/worker/startWorker.ts';
+import { printDeadLetters, redrive } from './cloud/cloudCommands.ts';
 import { createLogger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
 import { stringify } from 'yaml';
@@ -18,6 +19,8 @@ Commands:
   queue          list queued and failed messages
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
                  agent picks them up within 30 seconds
+  failed         cloud mode: list the dead-letter queue with each message's reason
+  redrive        cloud mode: move the dead-letter queue back to the mail queue
 
 Options:
   --config FILE  configuration file (default: ./smarthost.yaml when present, else built-in defaults)
@@ -38,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'worker', 'check-config', 'queue', 'resend'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'failed', 'redrive'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
@@ -65,6 +68,10 @@ export async function main(argv: string[]): Promise<number> {
       return resend(config, parsed.positionals.slice(1));
     case 'worker':
       return runWorker(config);
+    case 'failed':
+      return operatorCommand(() => printDeadLetters(config, process.stdout));
+    case 'redrive':
+      return operatorCommand(() => redrive(config, process.stdout));
     default:
       return run(config);
   }
@@ -88,6 +95,16 @@ async function run(config: AgentConfig): Promise<number> {
   await agent.stop(30_000);
   logger.flush();
   return 0;
+}
+
+async function operatorCommand(run: () => Promise<void>): Promise<number> {
+  try {
+    await run();
+    return 0;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  }
 }
 
 async function runWorker(config: AgentConfig): Promise<number> {

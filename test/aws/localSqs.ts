@@ -108,7 +108,12 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
       },
       async goDown() {
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          server.close(() => {
+            clearInterval(sweeper);
+            resolve();
+          });
+          // A connection whose long poll ends later turns idle then: keep closing idle ones.
+          const sweeper = setInterval(() => server.closeIdleConnections(), 20);
           server.closeIdleConnections();
         });
       },
