@@ -120,8 +120,19 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   }
 
   private isIdle(): boolean {
+    if (this.inFlight.size > 0) {
+      return false;
+    }
     const now = Date.now();
-    return this.inFlight.size === 0 && ![...this.pending.values()].some((p) => p.dueAt <= now && now >= this.pausedUntil);
+    if (now < this.pausedUntil) {
+      return true;
+    }
+    for (const item of this.pending.values()) {
+      if (item.dueAt <= now) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private pump(): void {
@@ -129,41 +140,56 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
       return;
     }
     clearTimeout(this.timer);
+    this.timer = undefined;
     const now = Date.now();
     if (now >= this.pausedUntil) {
-      // Map order is insertion order; ids sort by arrival, so sort to keep oldest first after restarts and retries.
-      const due = [...this.pending.values()].filter((p) => p.dueAt <= now).sort((a, b) => (a.envelope.id < b.envelope.id ? -1 : 1));
-      for (const item of due) {
+      // The map keeps arrival order (ids sort by arrival and new mail is appended), so the first
+      // due entries are the oldest: no sort, and the scan stops as soon as the slots are full.
+      for (const item of this.pending.values()) {
         if (this.inFlight.size >= this.options.concurrency) {
           break;
         }
-        this.pending.delete(item.envelope.id);
-        const run = this.process(item.envelope)
-          .catch((error: unknown) => {
-            // The outcome could not be recorded (spool I/O): keep the message and try again later.
-            this.options.logger.error({ messageId: item.envelope.id, err: String(error) }, 'could not record a delivery outcome');
-            this.pending.set(item.envelope.id, { envelope: item.envelope, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000) });
-          })
-          .finally(() => {
-            this.inFlight.delete(item.envelope.id);
-            this.pump();
-          });
-        this.inFlight.set(item.envelope.id, run);
+        if (item.dueAt <= now) {
+          this.begin(item.envelope);
+        }
       }
     }
-    this.armTimer();
-    if (this.isIdle()) {
+    // With free slots and nothing due, only a timer brings the next retry; otherwise a finishing
+    // delivery pumps again.
+    if (this.inFlight.size < this.options.concurrency) {
+      this.armTimer();
+    }
+    if (this.idleWaiters.length > 0 && this.isIdle()) {
       for (const resolve of this.idleWaiters.splice(0)) {
         resolve();
       }
     }
   }
 
+  private begin(envelope: MessageEnvelope): void {
+    this.pending.delete(envelope.id);
+    const run = this.process(envelope)
+      .catch((error: unknown) => {
+        // The outcome could not be recorded (spool I/O): keep the message and try again later.
+        this.options.logger.error({ messageId: envelope.id, err: String(error) }, 'could not record a delivery outcome');
+        this.pending.set(envelope.id, { envelope, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000) });
+      })
+      .finally(() => {
+        this.inFlight.delete(envelope.id);
+        this.pump();
+      });
+    this.inFlight.set(envelope.id, run);
+  }
+
   private armTimer(): void {
     if (this.pending.size === 0) {
       return;
     }
-    const nextDue = Math.max(this.pausedUntil, Math.min(...[...this.pending.values()].map((p) => p.dueAt)));
+    let nextDue = Infinity;
+    for (const item of this.pending.values()) {
+      nextDue = Math.min(nextDue, item.dueAt);
+    }
+    nextDue = Math.max(nextDue, this.pausedUntil);
     this.timer = setTimeout(() => this.pump(), Math.max(0, nextDue - Date.now()));
     this.timer.unref();
   }
