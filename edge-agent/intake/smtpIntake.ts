@@ -92,7 +92,7 @@ export class SmtpIntake {
         );
       },
       onMailFrom: (address, session, callback) => callback(this.checkSender(address, session)),
-      onRcptTo: (_address, session, callback) => callback(this.checkRecipient(session)),
+      onRcptTo: (address, session, callback) => callback(this.checkRecipient(address, session)),
       onData: (stream, session, callback) => {
         this.receive(stream, session).then(
           (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
@@ -190,6 +190,9 @@ export class SmtpIntake {
     if (!rule) {
       return new SmtpReplyError(554, '5.7.1 Not allowed to relay');
     }
+    if (needsSmtpUtf8(address.address) && !hasSmtpUtf8(address)) {
+      return SMTPUTF8_REQUIRED;
+    }
     if (rule.auth && !session.user) {
       return new SmtpReplyError(530, '5.7.0 Authentication required');
     }
@@ -209,7 +212,10 @@ export class SmtpIntake {
     return undefined;
   }
 
-  private checkRecipient(session: SMTPServerSession): SmtpReplyError | undefined {
+  private checkRecipient(address: SMTPServerAddress, session: SMTPServerSession): SmtpReplyError | undefined {
+    if (needsSmtpUtf8(address.address) && !(session.envelope.mailFrom && hasSmtpUtf8(session.envelope.mailFrom))) {
+      return SMTPUTF8_REQUIRED;
+    }
     if (session.envelope.rcptTo.length >= this.options.maxRecipients) {
       return new SmtpReplyError(452, '4.5.3 Too many recipients');
     }
@@ -221,6 +227,10 @@ export class SmtpIntake {
     this.inFlight += 1;
     const sizeLimit = new SizeLimit(this.options.maxMessageSize);
     const lineEnds = new LineEndingGuard(this.options.bareNewlines);
+    // A client that disconnects or idles out mid-message has its body stream destroyed by
+    // smtp-server, silently unless someone listens for 'error'. The chain into the spool would
+    // then wait for an end that never comes: temp file open, transaction in flight for ever.
+    stream.on('error', (error) => lineEnds.destroy(error));
     const mailFrom = session.envelope.mailFrom;
     const fields = {
       ip: session.remoteAddress,
@@ -259,6 +269,21 @@ export class SmtpIntake {
       }
     }
   }
+}
+
+/**
+ * RFC 6531: a non-ASCII address is only valid in a transaction that declared SMTPUTF8. Without it
+ * a latin1 byte would be decoded into U+FFFD and relayed as a different address, or a UTF-8
+ * recipient would fail only later at Exchange Online.
+ */
+const SMTPUTF8_REQUIRED = new SmtpReplyError(553, '5.6.7 Non-ASCII address without SMTPUTF8');
+
+function needsSmtpUtf8(address: string): boolean {
+  return /[^\x00-\x7f]/.test(address);
+}
+
+function hasSmtpUtf8(address: SMTPServerAddress): boolean {
+  return Boolean(address.args && (address.args as Record<string, unknown>).SMTPUTF8);
 }
 
 /** Reads the rest of a refused message so the reply comes after the client's end of data. */
