@@ -24,14 +24,19 @@ export class FunctionEnvError extends Error {
   }
 }
 
+/** An empty variable means "not set", never 0 (which would turn the secret cache off). */
+function emptyAsUnset(value: unknown): unknown {
+  return value === '' ? undefined : value;
+}
+
 const schema = z.object({
   [FUNCTION_ENV.queueUrl]: z.url(),
   [FUNCTION_ENV.secretArn]: z.string().startsWith('arn:'),
   [FUNCTION_ENV.deadLetterQueueUrl]: z.url(),
   [FUNCTION_ENV.ledgerTable]: z.string().min(1),
   [FUNCTION_ENV.failureNoticeTo]: z.email().optional().or(z.literal('').transform(() => undefined)),
-  [FUNCTION_ENV.secretTtlSeconds]: z.coerce.number().int().min(0).default(300),
-  [FUNCTION_ENV.instances]: z.coerce.number().int().min(1).default(1),
+  [FUNCTION_ENV.secretTtlSeconds]: z.preprocess(emptyAsUnset, z.coerce.number().int().min(0).default(300)),
+  [FUNCTION_ENV.instances]: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).default(1)),
 });
 
 /** Validates the delivery function's environment, reporting every problem with its variable name. */

@@ -112,7 +112,8 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   if (step.action === 'done') {
     // Delivered to some; the refused ones wait in the dead-letter queue (a redrive sends only to them).
     metrics.delivered(Date.now() - Date.parse(envelope.receivedAt), envelope.size);
-    return deadLetter(record, message, deps, describe(step.rejected[0], 'some recipients were refused', step.rejected.map((r) => r.rcpt)));
+    const refused = step.rejected.map((r) => r.rcpt);
+    return deadLetter(record, message, deps, describe(step.rejected[0], `recipients refused: ${refused.join(', ')}`, refused));
   }
   if (step.action === 'fail') {
     return deadLetter(record, message, deps, describe(step.reason, step.reason.classification.reason, step.rcptTo));

@@ -25,6 +25,20 @@ const deliveryLogger: DeliveryLogger = {
   error: (fields, message) => logger.error(message, fields),
 };
 
+/**
+ * The logger of one record: its lines carry the record's SQS message id. Not logger.appendKeys:
+ * the processor runs a batch's records side by side, and a key appended to the shared logger
+ * would put the last record's id on every record's lines (and on the next invocation's).
+ */
+function recordLogger(sqsMessageId: string): DeliveryLogger {
+  return {
+    debug: (fields, message) => deliveryLogger.debug({ sqsMessageId, ...fields }, message),
+    info: (fields, message) => deliveryLogger.info({ sqsMessageId, ...fields }, message),
+    warn: (fields, message) => deliveryLogger.warn({ sqsMessageId, ...fields }, message),
+    error: (fields, message) => deliveryLogger.error({ sqsMessageId, ...fields }, message),
+  };
+}
+
 const deliveryMetrics: DeliveryMetrics = {
   delivered(latencyMs, bytes) {
     metrics.addMetric(DELIVERY_METRICS.delivered, MetricUnit.Count, 1);
@@ -57,10 +71,9 @@ const deps = createDeliveryDeps({
 });
 
 async function recordHandler(record: SQSRecord): Promise<void> {
-  logger.appendKeys({ sqsMessageId: record.messageId });
   await handleQueueRecord(
     { messageId: record.messageId, body: record.body, receiptHandle: record.receiptHandle, receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1 },
-    deps,
+    { ...deps, logger: recordLogger(record.messageId) },
   );
 }
 
