@@ -1,13 +1,34 @@
 import { EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, planQueueMessage, s3KeyFor, s3QueueMessage, serializeQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { Spool } from '../spool/spool.ts';
+
+/** SendMessageBatch takes at most 10 entries and 256 KiB in all (the whole request, on a default queue). */
+const BATCH_ENTRIES = 10;
+const BATCH_BYTES = 256 * 1024 - 1024;
+
+/** Groups serialized messages into batches that SQS accepts. */
+function* chunksBySize<T extends { text: string }>(items: T[]): Generator<T[]> {
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = Buffer.byteLength(item.text);
+    if (chunk.length > 0 && (chunk.length === BATCH_ENTRIES || bytes + size > BATCH_BYTES)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
 
 export interface SqsForwarderOptions {
   spool: Spool;
@@ -19,7 +40,7 @@ export interface SqsForwarderOptions {
   /** Bodies up to this size travel inside the SQS message; larger ones go to S3 first. */
   inlineMaxBytes: number;
   logger: DeliveryLogger;
-  /** Messages handed over at once. */
+  /** S3 uploads at once. */
   concurrency?: number;
   /** Wait after the first failure; doubles with each further one up to maxBackoffMs. */
   initialBackoffMs?: number;
@@ -88,9 +109,13 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
         await this.sleep(Infinity);
         continue;
       }
-      const batch = [...this.pending.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, this.options.concurrency ?? 4);
-      const results = await Promise.allSettled(batch.map((envelope) => this.forward(envelope)));
-      const failures = results.filter((r) => r.status === 'rejected').length;
+      // The map keeps arrival order (ids sort by arrival, new mail is appended): oldest first.
+      const batch: MessageEnvelope[] = [];
+      for (const envelope of this.pending.values()) {
+        if (batch.length === BATCH_ENTRIES) break;
+        batch.push(envelope);
+      }
+      const failures = await this.forwardBatch(batch);
       if (failures === 0) {
         this.consecutiveFailures = 0;
         continue;
@@ -117,22 +142,67 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     });
   }
 
-  private async forward(envelope: MessageEnvelope): Promise<void> {
-    const { spool, sqs, queueUrl, logger } = this.options;
+  /**
+   * Hands up to ten messages over in as few SendMessageBatch calls as the size limit allows;
+   * returns how many could not be handed over (they stay in the spool).
+   */
+  private async forwardBatch(batch: MessageEnvelope[]): Promise<number> {
     const started = Date.now();
-    try {
-      const message = await this.message(envelope);
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: serializeQueueMessage(message) }));
-      await spool.remove(envelope);
-      this.pending.delete(envelope.id);
-      logger.info({ messageId: envelope.id, size: envelope.size, via: message.body.kind, ms: Date.now() - started }, 'handed to SQS');
-      this.emit('forwarded', envelope);
-    } catch (error) {
-      const err = error as Error & { $metadata?: { httpStatusCode?: number } };
-      logger.warn({ messageId: envelope.id, err: err.name, status: err.$metadata?.httpStatusCode, reason: err.message?.slice(0, 200) }, 'could not hand to SQS, will retry');
-      this.emit('failed', envelope, err);
-      throw error;
+    let failures = 0;
+    // Bodies for S3 are uploaded first (two at a time), inline ones are read from the spool.
+    const prepared: { envelope: MessageEnvelope; text: string; via: string }[] = [];
+    const uploads = this.options.concurrency ?? 2;
+    for (let i = 0; i < batch.length; i += uploads) {
+      const settled = await Promise.allSettled(batch.slice(i, i + uploads).map((envelope) => this.message(envelope)));
+      settled.forEach((result, j) => {
+        const envelope = batch[i + j] as MessageEnvelope;
+        if (result.status === 'fulfilled') {
+          prepared.push({ envelope, text: serializeQueueMessage(result.value), via: result.value.body.kind });
+        } else {
+          failures += 1;
+          this.failed(envelope, result.reason as Error);
+        }
+      });
     }
+    for (const chunk of chunksBySize(prepared)) {
+      let response;
+      try {
+        response = await this.options.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: chunk.map((p, i) => ({ Id: String(i), MessageBody: p.text })) }),
+        );
+      } catch (error) {
+        failures += chunk.length;
+        for (const p of chunk) this.failed(p.envelope, error as Error);
+        continue;
+      }
+      const refused = new Map((response.Failed ?? []).map((f) => [Number(f.Id), f]));
+      for (const [i, p] of chunk.entries()) {
+        const failure = refused.get(i);
+        if (failure) {
+          failures += 1;
+          this.failed(p.envelope, Object.assign(new Error(failure.Message ?? 'refused'), { name: failure.Code ?? 'BatchEntryFailed' }));
+          continue;
+        }
+        try {
+          await this.options.spool.remove(p.envelope);
+        } catch (error) {
+          // Already in SQS: sent again after a restart, and recognised there by its id.
+          this.options.logger.warn({ messageId: p.envelope.id, err: (error as Error).message }, 'handed to SQS but could not be removed from the spool');
+        }
+        this.pending.delete(p.envelope.id);
+        this.options.logger.info({ messageId: p.envelope.id, size: p.envelope.size, via: p.via, ms: Date.now() - started }, 'handed to SQS');
+        this.emit('forwarded', p.envelope);
+      }
+    }
+    return failures;
+  }
+
+  private failed(envelope: MessageEnvelope, error: Error & { $metadata?: { httpStatusCode?: number } }): void {
+    this.options.logger.warn(
+      { messageId: envelope.id, err: error.name, status: error.$metadata?.httpStatusCode, reason: error.message?.slice(0, 200) },
+      'could not hand to SQS, will retry',
+    );
+    this.emit('failed', envelope, error);
   }
 
   private async message(envelope: MessageEnvelope): Promise<QueueMessage> {
