@@ -176,11 +176,16 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
         continue;
       }
       const refused = new Map((response.Failed ?? []).map((f) => [Number(f.Id), f]));
+      // Only an entry SQS lists as Successful has been taken: one it does not mention stays in the spool.
+      const taken = new Set((response.Successful ?? []).map((s) => Number(s.Id)));
       for (const [i, p] of chunk.entries()) {
         const failure = refused.get(i);
-        if (failure) {
+        if (failure || !taken.has(i)) {
           failures += 1;
-          this.failed(p.envelope, Object.assign(new Error(failure.Message ?? 'refused'), { name: failure.Code ?? 'BatchEntryFailed' }));
+          const error = failure
+            ? Object.assign(new Error(failure.Message ?? 'refused'), { name: failure.Code ?? 'BatchEntryFailed' })
+            : Object.assign(new Error('SQS confirmed neither success nor failure for this entry'), { name: 'BatchEntryUnconfirmed' });
+          this.failed(p.envelope, error);
           continue;
         }
         try {

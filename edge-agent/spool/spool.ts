@@ -291,7 +291,12 @@ async function writeDurably(path: string, text: string): Promise<void> {
   try {
     await handle.writeFile(text);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A full disk leaves a truncated file behind: remove it rather than leave a broken record
+    // (or one more file in tmp/ for every outcome that could not be recorded).
+    await handle.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
   }
+  await handle.close();
 }
