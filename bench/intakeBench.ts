@@ -19,6 +19,7 @@
  * docs/benchmark.md explains every column.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import { caPem } from '../test/fakes/tlsFixtures.ts';
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg()[0]!;
   // Measure what `npm start` runs: the bundle, not the sources under tsx.
-  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit', cwd: fileURLToPath(new URL('..', import.meta.url)) });
 
   const tools = options.postfix ? findPostfix() : { missing: 'skipped (--no-postfix)' };
   const measuredPostfix = !('missing' in tools);

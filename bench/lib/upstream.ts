@@ -28,7 +28,8 @@ export interface FakeUpstream {
 type Request = UpstreamRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 export async function startFakeUpstream(): Promise<FakeUpstream> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // tsx as this package resolves it, whatever the working directory.
+  const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
   const pending = new Map<number, (reply: Extract<UpstreamReply, { type: 'done' }>) => void>();
   let nextId = 1;
