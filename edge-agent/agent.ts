@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
-import { SecretUpstreamSubmitter } from '../delivery/secretUpstreamSubmitter.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
-import { Heartbeat } from './forwarder/heartbeat.ts';
-import { SqsForwarder, type SqsForwarderOptions } from './forwarder/sqsForwarder.ts';
+import type { SqsForwarder, SqsForwarderOptions } from './forwarder/sqsForwarder.ts';
 import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
@@ -45,7 +43,7 @@ export interface AgentDependencies {
 }
 
 /** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
-export function submitterFor(config: AgentConfig, logger: Logger): { submitter: Submitter; mailbox?: string; connections: number } {
+export async function submitterFor(config: AgentConfig, logger: Logger): Promise<{ submitter: Submitter; mailbox?: string; connections: number }> {
   const upstream = config.upstream;
   if (!upstream) {
     logger.warn(
@@ -55,6 +53,8 @@ export function submitterFor(config: AgentConfig, logger: Logger): { submitter: 
     return { submitter: new OutboxSubmitter(config.outbox.dir), connections: 4 };
   }
   if ('secretArn' in upstream) {
+    // Loaded only here: it brings the AWS SDK's Secrets Manager client.
+    const { SecretUpstreamSubmitter } = await import('../delivery/secretUpstreamSubmitter.ts');
     // The secret's own rateLimit is not known before it is read; Exchange Online allows 3.
     return { submitter: new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: 300 }), connections: 3 };
   }
@@ -76,33 +76,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
-    const region = sqsConfig.region ? { region: sqsConfig.region } : {};
-    const sqs = deps.aws?.sqs ?? new SQSClient(region);
-    const s3 = deps.aws?.s3 ?? new S3Client(region);
-    const cloudWatch = deps.aws?.cloudWatch ?? new CloudWatchClient(region);
-    const sqsForwarder = new SqsForwarder({
-      spool,
-      sqs,
-      s3,
-      queueUrl: sqsConfig.queueUrl,
-      bucket: sqsConfig.bucket,
-      prefix: sqsConfig.prefix,
-      inlineMaxBytes: sqsConfig.inlineMaxBytes,
-      logger,
-      ...deps.forwarder,
-    });
-    const heartbeat = new Heartbeat(cloudWatch, () => sqsForwarder.depth, logger, deps.heartbeatIntervalMs);
-    sqsForwarder.start(queued);
-    heartbeat.start();
-    forwarder = sqsForwarder;
-    onAccepted = (envelope) => sqsForwarder.enqueue(envelope);
-    stopConsumer = async (timeoutMs) => {
-      heartbeat.stop();
-      await sqsForwarder.stop(timeoutMs);
-    };
+    const { startCloudForwarding } = await import('./forwarder/startCloudForwarding.ts');
+    const cloud = startCloudForwarding(sqsConfig, spool, queued, logger, deps);
+    forwarder = cloud.forwarder;
+    onAccepted = cloud.enqueue;
+    stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4 } : submitterFor(config, logger);
+    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4 } : await submitterFor(config, logger);
     const localWorker = new LocalDeliveryWorker({
       spool,
       submitter: chosen.submitter,

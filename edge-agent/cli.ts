@@ -1,12 +1,12 @@
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/loadConfig.ts';
 import { maskSecrets } from './config/maskSecrets.ts';
 import { checkReferencedFiles } from './config/checkFiles.ts';
 import type { AgentConfig } from './config/agentConfigSchema.ts';
 import { startAgent } from './agent.ts';
-import { startWorker } from '../functions/worker/startWorker.ts';
-import { printDeadLetters, redrive } from './cloud/cloudCommands.ts';
 import { createLogger } from './logger.ts';
+import { startMemoryGovernor } from './memoryGovernor.ts';
 import { Spool } from './spool/spool.ts';
 import { stringify } from 'yaml';
 
@@ -19,6 +19,7 @@ Commands:
   queue          list queued and failed messages
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
                  agent picks them up within 30 seconds
+  show ID        print a queued or failed message as received (the envelope goes to stderr)
   failed         cloud mode: list the dead-letter queue with each message's reason
   redrive        cloud mode: move the dead-letter queue back to the mail queue
 
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'failed', 'redrive'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'show', 'failed', 'redrive'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
@@ -66,18 +67,21 @@ export async function main(argv: string[]): Promise<number> {
       return listQueue(config);
     case 'resend':
       return resend(config, parsed.positionals.slice(1));
+    case 'show':
+      return show(config, parsed.positionals[1]);
     case 'worker':
       return runWorker(config);
     case 'failed':
-      return operatorCommand(() => printDeadLetters(config, process.stdout));
+      return operatorCommand(async () => (await import('./cloud/cloudCommands.ts')).printDeadLetters(config, process.stdout));
     case 'redrive':
-      return operatorCommand(() => redrive(config, process.stdout));
+      return operatorCommand(async () => (await import('./cloud/cloudCommands.ts')).redrive(config, process.stdout));
     default:
       return run(config);
   }
 }
 
 async function run(config: AgentConfig): Promise<number> {
+  startMemoryGovernor({ maxBufferBytes: 8 * 1024 * 1024, intervalMs: 100 });
   const logger = createLogger(config.log.level);
   const agent = await startAgent(config, { logger }).catch((error: unknown) => {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
@@ -109,9 +113,10 @@ async function operatorCommand(run: () => Promise<void>): Promise<number> {
 
 async function runWorker(config: AgentConfig): Promise<number> {
   const logger = createLogger(config.log.level);
+  const { startWorker } = await import('../functions/worker/startWorker.ts');
   let running;
   try {
-    running = startWorker(config, logger);
+    running = await startWorker(config, logger);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -144,6 +149,28 @@ async function listQueue(config: AgentConfig): Promise<number> {
     lines.push(`  ${envelope.id}  ${failure.failedAt}  ${failure.reason}  reply="${failure.reply ?? ''}"${failure.operatorAction ? `  fix: ${failure.operatorAction}` : ''}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+async function show(config: AgentConfig, id: string | undefined): Promise<number> {
+  if (!id) {
+    process.stderr.write('show needs the id of a queued or failed message (see `smarthost queue`).\n');
+    return 2;
+  }
+  let found;
+  try {
+    found = await new Spool({ dir: config.spool.dir }).findMessage(id);
+  } catch (error) {
+    process.stderr.write(`${id}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (!found) {
+    process.stderr.write(`${id}: no such queued or failed message\n`);
+    return 1;
+  }
+  // The envelope on stderr keeps stdout the message alone, for `> scan.eml`.
+  process.stderr.write(`${found.where}: ${JSON.stringify(found.envelope)}\n`);
+  await pipeline(found.body, process.stdout, { end: false });
   return 0;
 }
 

@@ -1,11 +1,21 @@
-// Bundles the agent into dist/smarthost.mjs: one file, no TypeScript loader at run time, which
-// keeps a running agent about 50 MB smaller than running the sources through tsx.
+// Bundles the agent into dist/smarthost.mjs: no TypeScript loader at run time, which keeps a
+// running agent about 50 MB smaller than running the sources through tsx. Code reached only
+// through import() (the AWS SDK of cloud mode, the cloud commands) goes into chunks of its own
+// that a local relay never loads: about 18 MB less resident memory.
+import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
+await rm('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['edge-agent/main.ts'],
-  outfile: 'dist/smarthost.mjs',
+  entryPoints: { smarthost: 'edge-agent/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
+  splitting: true,
+  // V8 keeps every module's source text for the life of the process: minified, it is 4 MB smaller.
+  minify: true,
+  keepNames: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',

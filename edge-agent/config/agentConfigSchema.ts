@@ -169,6 +169,25 @@ const sqsSchema = z.strictObject({
   deadLetterQueueUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Worker only: DynamoDB table of delivery records (idempotency, per-recipient progress). */
   idempotencyTable: nonEmptyString.optional(),
+  /** Worker only: timings of `smarthost worker` (the Lambda function's are set by the CDK app). */
+  worker: z
+    .strictObject({
+      /** Long-poll wait (SQS allows 0 to 20 s; 20 is the cheapest). */
+      pollWait: durationSchema.prefault('20s').refine((ms) => ms <= 20_000, { error: 'must be at most 20s (the SQS maximum)' }),
+      /** How long a received message stays hidden while it is delivered; a killed worker's messages come back after it. */
+      visibilityTimeout: durationSchema.prefault('6m').refine((ms) => ms >= 1000 && ms <= 12 * 3_600_000, { error: 'must be between 1s and 12h (SQS limits)' }),
+      /** How long a worker's claim on a message holds in the ledger; another worker treats it as busy until then. */
+      lease: durationSchema.prefault('6m'),
+      /** Pause after the queue could not be reached. */
+      errorBackoff: durationSchema.prefault('5s'),
+    })
+    .prefault({})
+    .superRefine((worker, ctx) => {
+      // A message that reappears while its claim still holds is put back as busy, again and again.
+      if (worker.lease > worker.visibilityTimeout) {
+        ctx.addIssue({ code: 'custom', path: ['lease'], message: 'must not be longer than visibilityTimeout (a redelivered message would find its claim still held)' });
+      }
+    }),
 });
 
 const queueSchema = z

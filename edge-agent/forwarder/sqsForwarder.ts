@@ -1,6 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -189,7 +187,7 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
           continue;
         }
         try {
-          await this.options.spool.remove(p.envelope);
+          await this.options.spool.remove(p.envelope, { hasState: false });
         } catch (error) {
           // Already in SQS: sent again after a restart, and recognised there by its id.
           this.options.logger.warn({ messageId: p.envelope.id, err: (error as Error).message }, 'handed to SQS but could not be removed from the spool');
@@ -213,13 +211,13 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
   private async message(envelope: MessageEnvelope): Promise<QueueMessage> {
     const { spool, s3, bucket, prefix, inlineMaxBytes } = this.options;
     if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes }).kind === 'inline') {
-      return inlineQueueMessage(envelope, await readFile(spool.bodyPath(envelope.id)));
+      return inlineQueueMessage(envelope, await spool.readBody(envelope));
     }
     const key = s3KeyFor(envelope, prefix);
     // Multipart from a file stream: a 35 MB scan is never held in memory.
     await new Upload({
       client: s3,
-      params: { Bucket: bucket, Key: key, Body: createReadStream(spool.bodyPath(envelope.id)), ContentType: 'message/rfc822' },
+      params: { Bucket: bucket, Key: key, Body: spool.openBody(envelope), ContentType: 'message/rfc822' },
       queueSize: 2,
       partSize: 8 * 1024 * 1024,
     }).done();

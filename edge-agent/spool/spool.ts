@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { messageEnvelopeSchema, type MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { SmtpReplyError } from '../smtpReplyError.ts';
 import { DirectorySync } from './directorySync.ts';
 import { SpoolFullError, SpoolWriteError } from './errors.ts';
 import { newMessageId } from './messageId.ts';
+import { envelopeTrailer, readEnvelopeFrom, writeAll } from './spoolFile.ts';
 
 /** What the intake knows before the body arrives. */
 export type EnvelopeDraft = Omit<MessageEnvelope, 'id' | 'receivedAt' | 'size' | 'sha256'>;
@@ -38,17 +38,24 @@ export interface SpoolOptions {
   maxBytes?: number;
   /** Opens the temp file for a body; tests pass one that fails like a full disk. */
   openTempFile?: (path: string) => Promise<FileHandle>;
+  /**
+   * Bodies up to this size are held in memory and written with one call; larger ones are written
+   * in pieces of this size as they arrive. Bounds the memory of a connection.
+   */
+  writeChunkBytes?: number;
 }
 
-const EML = '.eml';
-const ENVELOPE = '.json';
+const MESSAGE = '.msg';
 const STATE = '.state.json';
 const FAILURE = '.failure.json';
+// The layout before one file per message; open() converts what it finds.
+const LEGACY_BODY = '.eml';
+const LEGACY_ENVELOPE = '.json';
 
 /**
- * The durable store between intake and delivery. A message is committed when its body and
- * envelope are fsync'd and renamed into queue/ and that directory is fsync'd: only then does the
- * device get its 250. Files in tmp/ are never acknowledged and are removed on start.
+ * The durable store between intake and delivery. A message is committed when its file (body,
+ * then envelope) is fsync'd, renamed into queue/ and that directory is fsync'd: only then does
+ * the device get its 250. Files in tmp/ are never acknowledged and are removed on start.
  */
 export class Spool {
   readonly queueDir: string;
@@ -58,6 +65,7 @@ export class Spool {
   private readonly failedSync: DirectorySync;
   private queuedBytes = 0;
   private readonly openTempFile: (path: string) => Promise<FileHandle>;
+  private readonly writeChunkBytes: number;
 
   constructor(private readonly options: SpoolOptions) {
     this.queueDir = join(options.dir, 'queue');
@@ -66,6 +74,7 @@ export class Spool {
     this.queueSync = new DirectorySync(this.queueDir);
     this.failedSync = new DirectorySync(this.failedDir);
     this.openTempFile = options.openTempFile ?? ((path) => open(path, 'wx'));
+    this.writeChunkBytes = options.writeChunkBytes ?? 256 * 1024;
   }
 
   /** Creates the folders, drops unacknowledged leftovers, and returns the queued envelopes, oldest first. */
@@ -73,25 +82,27 @@ export class Spool {
     await Promise.all([this.queueDir, this.failedDir, this.tmpDir].map((dir) => mkdir(dir, { recursive: true })));
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
+    await this.convertLegacy();
     const names = await readdir(this.queueDir);
-    const committed = new Set(names.filter((n) => n.endsWith(ENVELOPE) && !n.endsWith(STATE)).map((n) => n.slice(0, -ENVELOPE.length)));
-    const envelopes: MessageEnvelope[] = [];
+    const queued = new Set(names.filter((n) => n.endsWith(MESSAGE)).map((n) => n.slice(0, -MESSAGE.length)));
     for (const name of names) {
-      // A body without its envelope was cut off before the commit, so its client never saw a 250.
-      // A state without an envelope is what a delivered message or a cut-short resend leaves.
-      const orphanBody = name.endsWith(EML) && !committed.has(name.slice(0, -EML.length));
-      const orphanState = name.endsWith(STATE) && !committed.has(name.slice(0, -STATE.length));
-      if (orphanBody || orphanState) {
+      // A state without its message is what a delivered message, a move to failed/ or a cut-short
+      // resend leaves behind.
+      if (name.endsWith(STATE) && !queued.has(name.slice(0, -STATE.length))) {
         await rm(join(this.queueDir, name), { force: true });
       }
     }
-    for (const id of [...committed].sort()) {
-      if (!names.includes(id + EML) && (await exists(join(this.failedDir, id + EML)))) {
-        // A move to or from failed/ was cut short after the body moved: failed/ holds the message.
-        await rm(join(this.queueDir, id + ENVELOPE), { force: true });
-        await rm(join(this.queueDir, id + STATE), { force: true });
-        continue;
+    const failedNames = await readdir(this.failedDir);
+    const failed = new Set(failedNames.filter((n) => n.endsWith(MESSAGE)).map((n) => n.slice(0, -MESSAGE.length)));
+    for (const name of failedNames) {
+      // A record without its message: a move to failed/ cut short before the message moved, or a
+      // resend cut short after it moved back. Either way the message is in the queue.
+      if (name.endsWith(FAILURE) && !failed.has(name.slice(0, -FAILURE.length))) {
+        await rm(join(this.failedDir, name), { force: true });
       }
+    }
+    const envelopes: MessageEnvelope[] = [];
+    for (const id of [...queued].sort()) {
       envelopes.push(await this.readEnvelope(id));
     }
     this.queuedBytes = envelopes.reduce((sum, e) => sum + e.size, 0);
@@ -106,54 +117,106 @@ export class Spool {
   }
 
   /**
-   * Streams a body to disk and commits it with its envelope. Throws SpoolWriteError (451) when
-   * anything fails, after removing what was written. `openBody` is called once the temp file is
-   * open, so nothing flows (and nothing can fail unobserved) before the pipeline is in place.
+   * Reads a body and commits it with its envelope. Throws SpoolWriteError (451) when anything
+   * fails, after removing what was written; a refusal decided while reading (size, line ends)
+   * keeps its own reply. Small bodies never touch the disk before they are complete: they are
+   * written with one call, then fsync'd once.
    */
   async accept(draft: EnvelopeDraft, openBody: () => Readable, receivedAt = new Date()): Promise<MessageEnvelope> {
     const id = newMessageId(receivedAt);
-    const tmpBody = join(this.tmpDir, id + EML);
-    const tmpEnvelope = join(this.tmpDir, id + ENVELOPE);
+    const tmpPath = join(this.tmpDir, id + MESSAGE);
+    const finalPath = join(this.queueDir, id + MESSAGE);
     const hash = createHash('sha256');
     let size = 0;
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let handle: FileHandle | undefined;
+    let renamed = false;
     try {
-      const handle = await this.openTempFile(tmpBody);
-      const measure = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
-      // flush: fsync before the stream closes the handle; pipeline resolves only after that close.
-      // (A FileHandle stream with autoClose off leaves handle.close() hanging on Node 20.)
-      await pipeline(openBody(), measure, handle.createWriteStream({ flush: true }));
+      for await (const chunk of openBody() as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+        held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes >= this.writeChunkBytes) {
+          handle ??= await this.openTempFile(tmpPath);
+          await writeAll(handle, held);
+          held = [];
+          heldBytes = 0;
+        }
+      }
       const envelope: MessageEnvelope = { ...draft, id, receivedAt: receivedAt.toISOString(), size, sha256: hash.digest('hex') };
-      await writeDurably(tmpEnvelope, JSON.stringify(envelope));
-      await rename(tmpBody, join(this.queueDir, id + EML));
-      await rename(tmpEnvelope, join(this.queueDir, id + ENVELOPE));
+      handle ??= await this.openTempFile(tmpPath);
+      held.push(envelopeTrailer(envelope));
+      await writeAll(handle, held);
+      held = [];
+      await handle.sync();
+      const closing = handle;
+      handle = undefined;
+      await closing.close();
+      await rename(tmpPath, finalPath);
+      renamed = true;
       await this.queueSync.sync();
       this.queuedBytes += size;
       return envelope;
     } catch (error) {
-      await Promise.all(
-        [tmpBody, tmpEnvelope, join(this.queueDir, id + EML), join(this.queueDir, id + ENVELOPE)].map((p) => rm(p, { force: true })),
-      );
-      // A refusal decided while reading (size, line ends) keeps its own reply; anything else is storage.
+      await handle?.close().catch(() => undefined);
+      await rm(tmpPath, { force: true });
+      if (renamed) {
+        await rm(finalPath, { force: true });
+      }
       throw error instanceof SmtpReplyError ? error : new SpoolWriteError(error);
     }
   }
 
-  bodyPath(id: string): string {
-    return join(this.queueDir, id + EML);
+  /** The body of a queued message, streamed from disk. */
+  openBody(envelope: MessageEnvelope): Readable {
+    if (envelope.size === 0) {
+      return Readable.from([]);
+    }
+    return createReadStream(this.messagePath(envelope.id), { start: 0, end: envelope.size - 1 });
   }
 
-  openBody(id: string): Readable {
-    return createReadStream(this.bodyPath(id));
+  /** The body of a queued message, whole (for bodies small enough to travel inline). */
+  async readBody(envelope: MessageEnvelope): Promise<Buffer> {
+    const handle = await open(this.messagePath(envelope.id), 'r');
+    try {
+      const body = Buffer.allocUnsafe(envelope.size);
+      let at = 0;
+      while (at < envelope.size) {
+        const { bytesRead } = await handle.read(body, at, envelope.size - at, at);
+        if (bytesRead === 0) {
+          throw new Error(`${this.messagePath(envelope.id)} ends before its body does`);
+        }
+        at += bytesRead;
+      }
+      return body;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** A queued or failed message's envelope and body (for `smarthost show`); undefined when there is none. */
+  async findMessage(id: string): Promise<{ envelope: MessageEnvelope; where: 'queue' | 'failed'; body: Readable } | undefined> {
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      throw new RangeError(`'${id}' is not a message id`);
+    }
+    for (const [where, dir] of [['queue', this.queueDir], ['failed', this.failedDir]] as const) {
+      const envelope = await this.readEnvelopeIn(dir, id).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (envelope) {
+        const path = join(dir, id + MESSAGE);
+        const body = envelope.size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: envelope.size - 1 });
+        return { envelope, where, body };
+      }
+    }
+    return undefined;
   }
 
   async readEnvelope(id: string): Promise<MessageEnvelope> {
-    return messageEnvelopeSchema.parse(JSON.parse(await readFile(join(this.queueDir, id + ENVELOPE), 'utf8')));
+    return this.readEnvelopeIn(this.queueDir, id);
   }
 
   async readState(id: string): Promise<DeliveryState | undefined> {
@@ -175,12 +238,16 @@ export class Spool {
     await this.queueSync.sync();
   }
 
-  /** Removes a delivered message. */
-  async remove(envelope: MessageEnvelope): Promise<void> {
-    // The envelope goes first: a body left without one is cleaned up on the next start.
-    await removeIfPresent(join(this.queueDir, envelope.id + ENVELOPE));
-    await removeIfPresent(join(this.queueDir, envelope.id + STATE));
-    await removeIfPresent(join(this.queueDir, envelope.id + EML));
+  /**
+   * Removes a delivered message. `hasState: false` (a first attempt that succeeded, so no state
+   * was ever written) saves looking for a state file.
+   */
+  async remove(envelope: MessageEnvelope, options: { hasState?: boolean } = {}): Promise<void> {
+    // The message goes first: a state left without one is cleaned up on the next start.
+    await removeIfPresent(this.messagePath(envelope.id));
+    if (options.hasState !== false) {
+      await removeIfPresent(join(this.queueDir, envelope.id + STATE));
+    }
     await this.queueSync.sync();
     this.queuedBytes -= envelope.size;
   }
@@ -188,33 +255,25 @@ export class Spool {
   /** Moves a message that will not be delivered to failed/, with the reason. Nothing is deleted. */
   async moveToFailed(envelope: MessageEnvelope, record: FailureRecord): Promise<void> {
     const id = envelope.id;
-    // Record and envelope land first, the body last: whatever a crash cuts short, open() finds
-    // the message whole in one of the two folders.
+    // The record lands first: until the message follows, open() drops it and the message stays queued.
     await writeDurably(join(this.failedDir, id + FAILURE), JSON.stringify(record, null, 2));
-    await writeDurably(join(this.failedDir, id + ENVELOPE), JSON.stringify(envelope));
-    await this.failedSync.sync();
-    await rename(join(this.queueDir, id + EML), join(this.failedDir, id + EML));
-    await this.failedSync.sync();
-    await rm(join(this.queueDir, id + ENVELOPE), { force: true });
+    await rename(this.messagePath(id), join(this.failedDir, id + MESSAGE));
+    await Promise.all([this.failedSync.sync(), this.queueSync.sync()]);
     await rm(join(this.queueDir, id + STATE), { force: true });
-    await this.queueSync.sync();
     this.queuedBytes -= envelope.size;
   }
 
-  /** Ids of messages whose body and envelope are both in the queue (what a running worker may take). */
+  /** Ids of the messages in the queue (what a running worker may take), oldest first. */
   async committedIds(): Promise<string[]> {
-    const names = new Set(await readdir(this.queueDir));
-    return [...names]
-      .filter((n) => n.endsWith(ENVELOPE) && !n.endsWith(STATE))
-      .map((n) => n.slice(0, -ENVELOPE.length))
-      .filter((id) => names.has(id + EML))
+    return (await readdir(this.queueDir))
+      .filter((n) => n.endsWith(MESSAGE))
+      .map((n) => n.slice(0, -MESSAGE.length))
       .sort();
   }
 
   /** Lists queued messages with their delivery state, oldest first, without changing anything. */
   async listQueued(): Promise<{ envelope: MessageEnvelope; state: DeliveryState | undefined }[]> {
-    const names = await readdir(this.queueDir).catch(() => [] as string[]);
-    const ids = names.filter((n) => n.endsWith(ENVELOPE) && !n.endsWith(STATE)).map((n) => n.slice(0, -ENVELOPE.length)).sort();
+    const ids = await this.committedIds().catch(() => [] as string[]);
     const out: { envelope: MessageEnvelope; state: DeliveryState | undefined }[] = [];
     for (const id of ids) {
       out.push({ envelope: await this.readEnvelope(id), state: await this.readState(id) });
@@ -224,12 +283,15 @@ export class Spool {
 
   /** Lists failed messages with their failure records, oldest first. */
   async listFailed(): Promise<{ envelope: MessageEnvelope; failure: FailureRecord }[]> {
-    const names = (await readdir(this.failedDir).catch(() => [] as string[])).filter((n) => n.endsWith(FAILURE)).sort();
+    const names = new Set(await readdir(this.failedDir).catch(() => [] as string[]));
     const out: { envelope: MessageEnvelope; failure: FailureRecord }[] = [];
-    for (const name of names) {
-      const id = name.slice(0, -FAILURE.length);
-      const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(this.failedDir, id + ENVELOPE), 'utf8')));
-      const failure = JSON.parse(await readFile(join(this.failedDir, name), 'utf8')) as FailureRecord;
+    for (const name of [...names].filter((n) => n.endsWith(MESSAGE)).sort()) {
+      const id = name.slice(0, -MESSAGE.length);
+      if (!names.has(id + FAILURE)) {
+        continue; // A resend in progress: the record is already gone.
+      }
+      const envelope = await this.readEnvelopeIn(this.failedDir, id);
+      const failure = JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
       out.push({ envelope, failure });
     }
     return out;
@@ -240,9 +302,8 @@ export class Spool {
     if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
       throw new RangeError(`'${id}' is not a message id`);
     }
-    const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(this.failedDir, id + ENVELOPE), 'utf8')));
+    const envelope = await this.readEnvelopeIn(this.failedDir, id);
     const failure = JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
-    const size = (await stat(join(this.failedDir, id + EML))).size;
     // A fresh set of attempts, but only for the recipients that do not have the message yet.
     const state: DeliveryState = {
       attempts: 0,
@@ -250,21 +311,63 @@ export class Spool {
       deliveredRcpts: failure.state.deliveredRcpts,
       rejectedRcpts: [],
     };
+    // The state lands first: until the message follows, open() drops it as an orphan.
     await writeDurably(join(this.queueDir, id + STATE), JSON.stringify(state));
-    // Envelope first: until the body follows, open() treats the message as still failed.
-    await writeDurably(join(this.queueDir, id + ENVELOPE), JSON.stringify(envelope));
     await this.queueSync.sync();
-    await rename(join(this.failedDir, id + EML), join(this.queueDir, id + EML));
-    await this.queueSync.sync();
+    await rename(join(this.failedDir, id + MESSAGE), this.messagePath(id));
+    await Promise.all([this.queueSync.sync(), this.failedSync.sync()]);
     await rm(join(this.failedDir, id + FAILURE), { force: true });
-    await rm(join(this.failedDir, id + ENVELOPE), { force: true });
-    await this.failedSync.sync();
-    this.queuedBytes += size;
+    this.queuedBytes += envelope.size;
     return envelope;
   }
 
   get bytesQueued(): number {
     return this.queuedBytes;
+  }
+
+  private messagePath(id: string): string {
+    return join(this.queueDir, id + MESSAGE);
+  }
+
+  private async readEnvelopeIn(dir: string, id: string): Promise<MessageEnvelope> {
+    const path = join(dir, id + MESSAGE);
+    const handle = await open(path, 'r');
+    try {
+      return await readEnvelopeFrom(handle, path);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Spools written before one file per message kept `<id>.eml` and `<id>.json` side by side (the
+   * envelope written last). Each committed pair becomes one file, written and fsync'd beside the
+   * old pair before the old files go; a body without its envelope was never acknowledged.
+   */
+  private async convertLegacy(): Promise<void> {
+    for (const dir of [this.queueDir, this.failedDir]) {
+      const names = new Set(await readdir(dir));
+      for (const name of names) {
+        if (name.endsWith(LEGACY_BODY)) {
+          const id = name.slice(0, -LEGACY_BODY.length);
+          if (names.has(id + LEGACY_ENVELOPE)) {
+            const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(dir, id + LEGACY_ENVELOPE), 'utf8')));
+            const tmp = join(this.tmpDir, id + MESSAGE);
+            await writeDurably(tmp, Buffer.concat([await readFile(join(dir, name)), envelopeTrailer(envelope)]));
+            await rename(tmp, join(dir, id + MESSAGE));
+            await new DirectorySync(dir).sync();
+            await rm(join(dir, id + LEGACY_ENVELOPE), { force: true });
+          }
+          await rm(join(dir, name), { force: true });
+        } else if (name.endsWith(LEGACY_ENVELOPE) && !name.endsWith(STATE) && !name.endsWith(FAILURE) && !names.has(name.slice(0, -LEGACY_ENVELOPE.length) + LEGACY_BODY)) {
+          // Converted before a crash cut the clean-up short, or (in failed/) a body still in the queue.
+          const id = name.slice(0, -LEGACY_ENVELOPE.length);
+          if (names.has(id + MESSAGE) || dir === this.queueDir) {
+            await rm(join(dir, name), { force: true });
+          }
+        }
+      }
+    }
   }
 }
 
@@ -279,17 +382,10 @@ async function removeIfPresent(path: string): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function writeDurably(path: string, text: string): Promise<void> {
+async function writeDurably(path: string, content: string | Buffer): Promise<void> {
   const handle = await open(path, 'w');
   try {
-    await handle.writeFile(text);
+    await handle.writeFile(content);
     await handle.sync();
   } catch (error) {
     // A full disk leaves a truncated file behind: remove it rather than leave a broken record

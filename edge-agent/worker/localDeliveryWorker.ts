@@ -25,6 +25,8 @@ export interface LocalDeliveryWorkerOptions {
 interface Pending {
   envelope: MessageEnvelope;
   dueAt: number;
+  /** Just accepted: no delivery state can exist yet, so none is read. */
+  fresh?: boolean;
 }
 
 /** What became of one attempt: the message left the queue (delivered or failed), or waits for a retry. */
@@ -87,7 +89,10 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     if (this.stopping) {
       return; // It stays in the spool and is picked up at the next start.
     }
-    this.pending.set(envelope.id, { envelope, dueAt: 0 });
+    if (this.pending.has(envelope.id) || this.inFlight.has(envelope.id)) {
+      return; // A rescan found it between its rename and this call.
+    }
+    this.pending.set(envelope.id, { envelope, dueAt: 0, fresh: true });
     this.pump();
   }
 
@@ -150,7 +155,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
           break;
         }
         if (item.dueAt <= now) {
-          this.begin(item.envelope);
+          this.begin(item);
         }
       }
     }
@@ -166,9 +171,9 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     }
   }
 
-  private begin(envelope: MessageEnvelope): void {
+  private begin({ envelope, fresh }: Pending): void {
     this.pending.delete(envelope.id);
-    const run = this.process(envelope)
+    const run = this.process(envelope, fresh === true)
       .catch((error: unknown) => {
         // The outcome could not be recorded (spool I/O): keep the message and try again later.
         this.options.logger.error({ messageId: envelope.id, err: String(error) }, 'could not record a delivery outcome');
@@ -194,11 +199,12 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     this.timer.unref();
   }
 
-  private async process(envelope: MessageEnvelope): Promise<void> {
+  private async process(envelope: MessageEnvelope, fresh: boolean): Promise<void> {
     const { spool, submitter, policy, logger } = this.options;
-    const state: DeliveryState = (await spool.readState(envelope.id)) ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
+    const stored = fresh ? undefined : await spool.readState(envelope.id);
+    const state: DeliveryState = stored ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
     const rcptTo = state.pendingRcpts ?? envelope.rcptTo;
-    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope.id), mailbox: this.options.mailbox }, submitter, logger);
+    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox }, submitter, logger);
     state.attempts += 1;
     state.deliveredRcpts.push(...outcome.accepted);
     state.rejectedRcpts.push(...outcome.rejected.map((r) => ({ rcpt: r.rcpt, reply: r.reply })));
@@ -206,7 +212,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     switch (step.action) {
       case 'done':
         if (step.rejected.length === 0) {
-          await spool.remove(envelope);
+          await spool.remove(envelope, { hasState: !fresh });
           logger.info({ messageId: envelope.id, attempts: state.attempts, recipients: state.deliveredRcpts.length }, 'delivered');
           this.emit('attempt', { id: envelope.id, action: 'delivered', attempts: state.attempts });
         } else {

@@ -16,12 +16,11 @@ export interface RunningWorker {
 }
 
 /** `smarthost worker`: checks what it needs from the config, then polls the queue. */
-export function startWorker(
+export async function startWorker(
   config: AgentConfig,
   logger: Logger,
   aws: { sqs?: SQSClient; s3?: S3Client; dynamo?: DynamoDBClient } = {},
-  polling: { waitSeconds?: number } = {},
-): RunningWorker {
+): Promise<RunningWorker> {
   const sqsConfig = config.queue.sqs;
   const problems: string[] = [];
   if (!sqsConfig) problems.push('queue.sqs: required by smarthost worker (queueUrl, deadLetterQueueUrl, idempotencyTable)');
@@ -33,7 +32,7 @@ export function startWorker(
   }
   const region = sqsConfig.region ? { region: sqsConfig.region } : {};
   const sqs = aws.sqs ?? new SQSClient(region);
-  const { submitter, mailbox } = submitterFor(config, logger);
+  const { submitter, mailbox } = await submitterFor(config, logger);
   const deps = createDeliveryDeps({
     queueUrl: sqsConfig.queueUrl,
     deadLetterQueueUrl: sqsConfig.deadLetterQueueUrl,
@@ -42,11 +41,20 @@ export function startWorker(
     mailbox: async () => (submitter instanceof SecretUpstreamSubmitter ? submitter.mailbox() : mailbox),
     metrics: noMetrics,
     logger,
-    leaseMs: 6 * 60_000,
+    leaseMs: sqsConfig.worker.lease,
     policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
     aws: { sqs, s3: aws.s3 ?? new S3Client(region), dynamo: aws.dynamo ?? new DynamoDBClient(region) },
   });
-  const worker = new SqsPollingWorker({ sqs, queueUrl: sqsConfig.queueUrl, deps, logger, ...polling });
+  const timings = sqsConfig.worker;
+  const worker = new SqsPollingWorker({
+    sqs,
+    queueUrl: sqsConfig.queueUrl,
+    deps,
+    logger,
+    waitSeconds: Math.round(timings.pollWait / 1000),
+    visibilitySeconds: Math.ceil(timings.visibilityTimeout / 1000),
+    errorBackoffMs: timings.errorBackoff,
+  });
   worker.start();
   logger.info({ queueUrl: sqsConfig.queueUrl }, 'smarthost worker polling');
   return {

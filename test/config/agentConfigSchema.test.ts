@@ -236,3 +236,32 @@ upstream:
     });
   });
 });
+
+describe('queue.sqs.worker (timings of smarthost worker)', () => {
+  const SQS = `
+queue:
+  kind: sqs
+  sqs:
+    queueUrl: https://sqs.eu-west-1.amazonaws.com/123456789012/smarthost-mail
+    bucket: smarthost-bodies
+`;
+
+  it('defaults to a 20 s long poll, a 6 minute visibility timeout and lease, 5 s after errors', () => {
+    assert.deepEqual(load(SQS).queue.sqs?.worker, { pollWait: 20_000, visibilityTimeout: 360_000, lease: 360_000, errorBackoff: 5_000 });
+  });
+
+  it('takes shorter timings', () => {
+    const worker = load(`${SQS}    worker: { pollWait: 1s, visibilityTimeout: 5s, lease: 3s, errorBackoff: 250ms }\n`).queue.sqs?.worker;
+    assert.deepEqual(worker, { pollWait: 1_000, visibilityTimeout: 5_000, lease: 3_000, errorBackoff: 250 });
+  });
+
+  it('refuses what SQS would refuse, and a lease longer than the visibility timeout, naming the key', () => {
+    assert.deepEqual(problemsOf(`${SQS}    worker: { pollWait: 30s, visibilityTimeout: 13h }\n`), [
+      'queue.sqs.worker.pollWait: must be at most 20s (the SQS maximum)',
+      'queue.sqs.worker.visibilityTimeout: must be between 1s and 12h (SQS limits)',
+    ]);
+    assert.deepEqual(problemsOf(`${SQS}    worker: { visibilityTimeout: 1m, lease: 2m }\n`), [
+      'queue.sqs.worker.lease: must not be longer than visibilityTimeout (a redelivered message would find its claim still held)',
+    ]);
+  });
+});

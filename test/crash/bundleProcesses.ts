@@ -5,8 +5,6 @@ import { build } from 'esbuild';
 export interface ProcessBundles {
   /** `smarthost` (the CLI, as `npm start` runs it): pass to startAgentProcess as its entry. */
   agent: string;
-  /** test/crash/workerProcess.ts. */
-  worker: string;
 }
 
 /**
@@ -17,7 +15,7 @@ export interface ProcessBundles {
 export async function bundleProcesses(dir: string): Promise<ProcessBundles> {
   const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
   await build({
-    entryPoints: { smarthost: source('../../edge-agent/main.ts'), worker: source('./workerProcess.ts') },
+    entryPoints: { smarthost: source('../../edge-agent/main.ts') },
     outdir: dir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -28,5 +26,5 @@ export async function bundleProcesses(dir: string): Promise<ProcessBundles> {
     // Some dependencies are CommonJS and call require(); give the ESM bundle one.
     banner: { js: "import { createRequire as __smarthostCreateRequire } from 'node:module'; const require = __smarthostCreateRequire(import.meta.url);" },
   });
-  return { agent: join(dir, 'smarthost.mjs'), worker: join(dir, 'worker.mjs') };
+  return { agent: join(dir, 'smarthost.mjs') };
 }

@@ -252,7 +252,16 @@ describe(`kill -9 under load (seed ${settings.seed}, ${settings.rounds} kills)`,
           {
             queue: {
               kind: 'sqs',
-              sqs: { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: TEST_REGION, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName },
+              sqs: {
+                queueUrl: sqs.queueUrl,
+                bucket: s3.bucket,
+                region: TEST_REGION,
+                deadLetterQueueUrl: sqs.dlqUrl,
+                idempotencyTable: dynamo.tableName,
+                // A message the killed worker held comes back after the visibility timeout and must
+                // find the dead worker's claim expired; local-aws-sqs holds a poll for its full wait.
+                worker: { lease: '3s', visibilityTimeout: '5s', pollWait: '1s', errorBackoff: '250ms' },
+              },
             },
             upstream: rig.upstream({ rateLimit: { perMinute: 100_000, connections: 3 } }),
             retry: { schedule: ['1s'], maxAge: '1h' },
@@ -262,7 +271,7 @@ describe(`kill -9 under load (seed ${settings.seed}, ${settings.rounds} kills)`,
         );
         const agentEnv = childProcessEnv({ sqs: tap.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint });
         const workerEnv = childProcessEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint });
-        const startWorkerProcess = () => startLoggingProcess([bundles.worker, '--config', workerConfig], workerEnv, 'smarthost worker polling');
+        const startWorkerProcess = () => startLoggingProcess([bundles.agent, 'worker', '--config', workerConfig], workerEnv, 'smarthost worker polling');
 
         agent = await startAgent(bundles, agentConfig, agentEnv);
         worker = await startWorkerProcess();

@@ -51,13 +51,13 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
       },
     );
     const workerConfig = agentConfigSchema.parse({
-      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName } },
+      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName, worker: { pollWait: '1s' } } },
       upstream: { secretArn: arn },
       retry: { schedule: ['1s'], maxAge: '1h' },
     });
     workerLogs = new LogCapture();
     // local-aws-sqs holds a long poll for its full wait when fewer than 10 messages are there.
-    worker = startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client }, { waitSeconds: 1 });
+    worker = await startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
   });
 
   after(async () => {

@@ -28,6 +28,11 @@ describe('seeing the queue and resending a failed message', () => {
     assert.equal(failed.action, 'failed');
     assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com']]);
 
+    const shown = await runCli(['show', id, '--config', configFile]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, 'Subject: again\r\n\r\nx\r\n', 'the message as received, alone on stdout');
+    assert.match(shown.stderr, new RegExp(`^failed: \\{"id":"${id}",.*"rcptTo":\\["ops@contoso.com","you@contoso.com"\\]`));
+
     const listing = await runCli(['queue', '--config', configFile]);
     assert.equal(listing.code, 0, listing.stderr);
     assert.match(listing.stdout, new RegExp(`failed: 1\\n  ${id} .* reply="550 5\\.1\\.10 RESOLVER`));
@@ -38,6 +43,11 @@ describe('seeing the queue and resending a failed message', () => {
     const done = await waitForAttempt(agent, (r) => r.id === id);
     assert.deepEqual([done.action, done.attempts], ['delivered', 1]);
     assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com'], ['ops@contoso.com']], 'you@ did not get it twice');
+  });
+
+  test('show of an unknown id says so and exits 1', async () => {
+    const result = await runCli(['show', '0000000000-nope', '--config', configFile]);
+    assert.deepEqual([result.code, result.stdout, result.stderr], [1, '', '0000000000-nope: no such queued or failed message\n']);
   });
 
   test('resend of an unknown id says so and exits 1', async () => {

@@ -35,12 +35,12 @@ describe('fault: SQS unreachable in cloud mode, then back', () => {
       },
     );
     const workerConfig = agentConfigSchema.parse({
-      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName } },
+      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName, worker: { pollWait: '1s' } } },
       upstream: rig.upstream(),
       retry: { schedule: ['1s'], maxAge: '1h' },
     });
     workerLogs = new LogCapture();
-    worker = startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client }, { waitSeconds: 1 });
+    worker = await startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
   });
 
   after(async () => {

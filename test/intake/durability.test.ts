@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { messageEnvelopeSchema } from '../../contract/messageEnvelope.ts';
 import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { HeldSubmitter } from './helpers/heldSubmitter.ts';
 import { listDir } from './helpers/messageBytes.ts';
@@ -34,9 +33,12 @@ describe('durable spool: the 250 comes after the message is on disk', () => {
     const id = queuedId(reply);
     const queueDir = join(agent.config.spool.dir, 'queue');
     // The submitter never finishes, so what is here is what the 250 promised.
-    const stored = await readFile(join(queueDir, `${id}.eml`));
-    const envelope = messageEnvelopeSchema.parse(JSON.parse(await readFile(join(queueDir, `${id}.json`), 'utf8')));
+    assert.deepEqual(await listDir(queueDir), [`${id}.msg`], 'one file per message');
+    const envelope = await agent.spool.readEnvelope(id);
+    const stored = await agent.spool.readBody(envelope);
     assert.deepEqual(stored, body);
+    // The file is the body, byte for byte, then the envelope: a person can read it with less.
+    assert.deepEqual((await readFile(join(queueDir, `${id}.msg`))).subarray(0, body.length), body);
     assert.deepEqual(
       { ...envelope, receivedAt: undefined },
       {
@@ -53,7 +55,7 @@ describe('durable spool: the 250 comes after the message is on disk', () => {
     const receivedAt = Date.parse(envelope.receivedAt);
     // The ISO string keeps milliseconds, so the stamp lies between sending and the reply.
     assert.ok(receivedAt >= sentAt - 1 && receivedAt <= repliedAt, `receivedAt ${envelope.receivedAt}`);
-    assert.equal((await stat(join(queueDir, `${id}.eml`))).size, envelope.size);
+    assert.ok((await stat(join(queueDir, `${id}.msg`))).size > envelope.size);
     assert.deepEqual(await listDir(join(agent.config.spool.dir, 'tmp')), [], 'nothing left in tmp');
     await quit(client);
   });
@@ -61,7 +63,7 @@ describe('durable spool: the 250 comes after the message is on disk', () => {
   test('the null sender is stored as an empty MAIL FROM', async () => {
     const client = await openSession(agent.address.port);
     const id = queuedId(await sendMessage(client, '', ['alice@contoso.com'], 'Subject: bounce\r\n\r\nx\r\n'));
-    const envelope = JSON.parse(await readFile(join(agent.config.spool.dir, 'queue', `${id}.json`), 'utf8')) as { mailFrom: string };
+    const envelope = await agent.spool.readEnvelope(id);
     assert.equal(envelope.mailFrom, '');
     await quit(client);
   });
@@ -179,7 +181,7 @@ describe('spool.maxBytes', () => {
     const client = await openSession(agent.address.port);
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], `Subject: big\r\n\r\n${'x'.repeat(200)}\r\n`));
     assert.equal(await client.command('MAIL FROM:<scanner@contoso.com>'), '452 4.3.1 Insufficient system storage, try again later');
-    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'queue')), [`${id}.eml`, `${id}.json`]);
+    assert.deepEqual(await listDir(join(agent.config.spool.dir, 'queue')), [`${id}.msg`]);
     await quit(client);
   });
 });
