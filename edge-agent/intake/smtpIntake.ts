@@ -10,6 +10,7 @@ import { SmtpReplyError } from '../smtpReplyError.ts';
 import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
+import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
 
 export interface IntakeOptions {
@@ -33,6 +34,13 @@ interface SessionInfo {
   ip: string;
 }
 
+/** The parts of smtp-server's (untyped) connection object used to close a connection that makes no progress. */
+interface ServerConnection {
+  id: string;
+  send(code: number, text: string): void;
+  close(): void;
+}
+
 /**
  * The SMTP server devices talk to. It decides who may relay, enforces the limits, streams each
  * body into the spool, and answers 250 only once the spool has made the message durable.
@@ -44,6 +52,9 @@ export class SmtpIntake {
   private readonly perClient = new Map<string, number>();
   private readonly authThrottle = new AuthThrottle();
   private readonly allowedDomains: Set<string> | undefined;
+  private readonly deadlines: ProgressDeadlines;
+  /** Sessions whose message the spool is committing: the client waits for us, not the reverse. */
+  private readonly committing = new Set<string>();
   private closing = false;
   private inFlight = 0;
   private drained: (() => void) | undefined;
@@ -55,6 +66,8 @@ export class SmtpIntake {
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
     this.access = new ClientAccess(options.clients);
+    // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
+    this.deadlines = new ProgressDeadlines(options.idleTimeoutMs * 2, (id) => this.noProgress(id));
     this.allowedDomains = options.allowedDomains?.length ? new Set(options.allowedDomains.map((d) => d.toLowerCase())) : undefined;
     const tls = options.tls;
     this.server = new SMTPServer({
@@ -122,7 +135,26 @@ export class SmtpIntake {
       giveUp.abort();
     }
     this.server.options.closeTimeout = 1;
+    this.deadlines.clearAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Closes a connection whose deadline passed without a message or DATA arriving. */
+  private noProgress(sessionId: string): void {
+    if (this.committing.has(sessionId)) {
+      this.deadlines.progress(sessionId);
+      return;
+    }
+    const connections = (this.server as unknown as { connections: Set<ServerConnection> }).connections;
+    for (const connection of connections) {
+      if (connection.id === sessionId) {
+        const info = this.sessions.get(sessionId);
+        this.logger.warn({ ip: info?.ip, client: info?.rule.name, timeoutMs: this.options.idleTimeoutMs * 2 }, 'connection closed: no message and no data for twice the idle timeout');
+        connection.send(421, '4.4.2 Too slow, no progress: closing connection');
+        connection.close();
+        return;
+      }
+    }
   }
 
   private admit(session: SMTPServerSession): SmtpReplyError | undefined {
@@ -142,6 +174,7 @@ export class SmtpIntake {
     }
     this.perClient.set(ip, open + 1);
     this.sessions.set(session.id, { rule, ip });
+    this.deadlines.progress(session.id);
     // Some printers give up when offered AUTH they cannot do: only advertise it to clients that use it.
     if (!rule.auth && !rule.acceptAnyAuth) {
       // A session's list replaces the server's, so it has to repeat STARTTLS when that is off.
@@ -151,6 +184,7 @@ export class SmtpIntake {
   }
 
   private release(session: SMTPServerSession): void {
+    this.deadlines.clear(session.id);
     const info = this.sessions.get(session.id);
     if (!info) {
       return;
@@ -225,7 +259,7 @@ export class SmtpIntake {
   private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const info = this.sessions.get(session.id);
     this.inFlight += 1;
-    const sizeLimit = new SizeLimit(this.options.maxMessageSize);
+    const sizeLimit = new SizeLimit(this.options.maxMessageSize, ProgressDeadlines.PROGRESS_BYTES, () => this.deadlines.progress(session.id));
     const lineEnds = new LineEndingGuard(this.options.bareNewlines);
     // A client that disconnects or idles out mid-message has its body stream destroyed by
     // smtp-server, silently unless someone listens for 'error'. The chain into the spool would
@@ -237,6 +271,8 @@ export class SmtpIntake {
       client: info?.rule.name,
       rcpts: session.envelope.rcptTo.length,
     };
+    // From the end of DATA on, the client waits for the spool: not a stalled client.
+    stream.once('end', () => this.committing.add(session.id));
     try {
       const envelope = await this.spool.accept(
         {
@@ -263,6 +299,10 @@ export class SmtpIntake {
       await drain(stream);
       throw reply;
     } finally {
+      this.committing.delete(session.id);
+      if (this.sessions.has(session.id)) {
+        this.deadlines.progress(session.id);
+      }
       this.inFlight -= 1;
       if (this.inFlight === 0) {
         this.drained?.();

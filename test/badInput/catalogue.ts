@@ -15,6 +15,11 @@ import {
   TO,
   TRICKLE_BYSTANDER,
   tricklersHoldOnlyTheirShare,
+  tricklingCommandLine,
+  tricklingNoops,
+  tricklingData,
+  slowButSteadyData,
+  SLOW_STEADY_BODY,
 } from './hostileClients.ts';
 import type { AgentSetup, BadInput, ExpectedReply, ScriptedEntry } from './types.ts';
 
@@ -654,6 +659,35 @@ export const CATALOGUE: readonly BadInput[] = [
     outcome: 'refused',
     run: tricklersHoldOnlyTheirShare,
     stored: [TRICKLE_BYSTANDER],
+  },
+  {
+    name: 'a client trickling a command line, one byte per 0.3 × idleTimeout',
+    why: 'every byte restarts the idle timer, but nothing is progress: 421 4.4.2 after twice the idle timeout',
+    setup: SHORT_IDLE,
+    outcome: 'refused',
+    run: tricklingCommandLine,
+  },
+  {
+    name: 'a client trickling NOOP after NOOP, never a message',
+    why: 'commands that complete are not progress either: 250 to each, then 421 4.4.2',
+    setup: SHORT_IDLE,
+    outcome: 'refused',
+    run: tricklingNoops,
+  },
+  {
+    name: 'a client trickling its body in DATA byte by byte',
+    why: '421 4.4.2 after twice the idle timeout; nothing kept, the temp file removed',
+    setup: SHORT_IDLE,
+    outcome: 'refused',
+    run: tricklingData,
+  },
+  {
+    name: 'a large message over a slow link: 64 KiB, a pause of 0.8 × idleTimeout, and again',
+    why: 'every 64 KiB of DATA is progress: accepted although the transfer outlasts the no-progress deadline',
+    setup: SHORT_IDLE,
+    outcome: 'passed through',
+    run: slowButSteadyData,
+    stored: [SLOW_STEADY_BODY],
   },
   // Connection flood
   {

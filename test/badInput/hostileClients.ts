@@ -17,6 +17,7 @@ export const TO = 'alice@contoso.com';
 export const HELPDESK = { username: 'helpdesk', password: 'helpdesk-pass-7c1d' };
 
 export const IDLE_REPLY = '421 Timeout - closing connection';
+export const NO_PROGRESS_REPLY = '421 4.4.2 Too slow, no progress: closing connection';
 /** The message another device sends while tricklers hold their address's connections. */
 export const TRICKLE_BYSTANDER = 'Subject: sent while tricklers hold their slots\r\n\r\nok\r\n';
 export const BAD_CREDENTIALS = '535 5.7.8 Authentication credentials invalid';
@@ -151,6 +152,73 @@ export async function idleMidData({ agent, open }: EntryContext): Promise<void> 
   await client.whenClosed();
   await abandonedMessageCleanedUp(agent, mark);
 }
+
+/**
+ * Writes `text` one byte every `gapMs` (each gap shorter than idleTimeout, so smtp-server's idle
+ * timer never fires) until the agent closes the connection; returns the ms it took.
+ */
+async function trickle(client: RawSmtpClient, text: string, gapMs: number, giveUpMs: number): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; !client.isClosed; i++) {
+    assert.ok(performance.now() - started < giveUpMs, `still connected after ${giveUpMs} ms of trickling`);
+    client.write(text[i % text.length] as string);
+    await pace(gapMs);
+  }
+  return performance.now() - started;
+}
+
+/** Slowloris, trickling kind: a command line that never ends, one byte at a time. */
+export async function tricklingCommandLine({ agent, open }: EntryContext): Promise<void> {
+  const client = await open({ opening: 'greeting' });
+  const idle = agent.config.listen.idleTimeout;
+  const took = await trickle(client, 'NOOP and never a line end ', idle * 0.3, idle * 6);
+  assert.deepEqual(client.takeReplies(), [NO_PROGRESS_REPLY]);
+  assert.ok(took >= idle * 2 * 0.9, `closed after ${took.toFixed(0)} ms, deadline ${idle * 2} ms`);
+}
+
+/** Slowloris that completes commands: NOOP after NOOP, each trickled, never a message. */
+export async function tricklingNoops({ agent, open }: EntryContext): Promise<void> {
+  const client = await open({ opening: 'greeting' });
+  const idle = agent.config.listen.idleTimeout;
+  await trickle(client, 'NOOP\r\n', idle * 0.1, idle * 6);
+  const replies = client.takeReplies();
+  assert.equal(replies.at(-1), NO_PROGRESS_REPLY);
+  assert.ok(replies.slice(0, -1).every((r) => r === '250 OK') && replies.length > 2, `replies: ${JSON.stringify(replies)}`);
+}
+
+/** Slowloris inside DATA: the body trickled byte by byte. Closed, nothing kept, temp file gone. */
+export async function tricklingData({ agent, open }: EntryContext): Promise<void> {
+  const mark = logMark(agent);
+  const client = await open();
+  await startData(client, FROM, [TO]);
+  const idle = agent.config.listen.idleTimeout;
+  await trickle(client, 'Subject: slow\r\n\r\nbody ', idle * 0.3, idle * 6);
+  assert.deepEqual(client.takeReplies(), [NO_PROGRESS_REPLY]);
+  await abandonedMessageCleanedUp(agent, mark);
+}
+
+/** A large message over a slow link: each pause shorter than idleTimeout, the whole longer than the deadline. */
+export async function slowButSteadyData({ agent, open }: EntryContext): Promise<void> {
+  const client = await open();
+  await startData(client, FROM, [TO]);
+  const idle = agent.config.listen.idleTimeout;
+  const started = performance.now();
+  for (const piece of SLOW_STEADY_PIECES) {
+    client.write(piece);
+    await pace(idle * 0.8);
+  }
+  client.write('.\r\n');
+  queuedId((await client.read(1))[0] as string);
+  assert.ok(performance.now() - started > idle * 2, 'the transfer took longer than the no-progress deadline');
+  await quit(client);
+}
+/** 64 KiB and more per piece: each piece is progress. */
+const SLOW_STEADY_PIECES = [
+  `Subject: a large scan over a slow link\r\n\r\n${`${'x'.repeat(78)}\r\n`.repeat(820)}`,
+  `${'y'.repeat(78)}\r\n`.repeat(820),
+  `${'z'.repeat(78)}\r\n`.repeat(820),
+];
+export const SLOW_STEADY_BODY = SLOW_STEADY_PIECES.join('');
 
 /**
  * Tricklers (clients that keep a command line open byte by byte) hold at most

@@ -47,7 +47,17 @@ export class RawSmtpClient {
     return new Promise((resolve, reject) => {
       this.waiters.push({ count, resolve, reject });
       this.flush();
+      if (this.closed && this.waiters.length > 0) {
+        // Closed before the call: no reply can come any more.
+        this.waiters.splice(0);
+        reject(new Error(`connection closed; replies so far: ${JSON.stringify(this.replies)}`));
+      }
     });
+  }
+
+  /** Every complete reply received and not read yet. */
+  takeReplies(): string[] {
+    return this.replies.splice(0);
   }
 
   write(bytes: string | Buffer): void {
