@@ -43,7 +43,10 @@ export interface AgentDependencies {
 }
 
 /** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
-export async function submitterFor(config: AgentConfig, logger: Logger): Promise<{ submitter: Submitter; mailbox?: string; connections: number }> {
+export async function submitterFor(
+  config: AgentConfig,
+  logger: Logger,
+): Promise<{ submitter: Submitter; mailbox?: string; connections: number; perMinute?: number }> {
   const upstream = config.upstream;
   if (!upstream) {
     logger.warn(
@@ -59,7 +62,7 @@ export async function submitterFor(config: AgentConfig, logger: Logger): Promise
     return { submitter: new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: 300 }), connections: 3 };
   }
   const { submitter, mailbox } = createUpstreamSubmitter(upstream);
-  return { submitter, mailbox, connections: upstream.rateLimit.connections };
+  return { submitter, mailbox, connections: upstream.rateLimit.connections, perMinute: upstream.rateLimit.perMinute };
 }
 
 /** Wires intake → spool → (local worker → upstream | SQS forwarder) and starts listening. */
@@ -89,6 +92,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       submitter: chosen.submitter,
       logger,
       concurrency: chosen.connections,
+      perMinute: 'perMinute' in chosen ? chosen.perMinute : undefined,
       mailbox: chosen.mailbox,
       policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,

@@ -4,6 +4,7 @@ import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { nextStep } from '../../delivery/nextStep.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { SendRate } from '../../delivery/sendRate.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import type { DeliveryState, Spool } from '../spool/spool.ts';
 
@@ -14,6 +15,8 @@ export interface LocalDeliveryWorkerOptions {
   logger: DeliveryLogger;
   /** Messages in flight at once; matches the upstream's connection limit. */
   concurrency: number;
+  /** Deliveries started per minute at most (the upstream's rate limit); absent: no limit. */
+  perMinute?: number;
   /** The mailbox the upstream authenticates as, for operator hints. */
   mailbox?: string;
   /** How long to hold all deliveries after the upstream throttles (432 4.3.2). */
@@ -47,11 +50,13 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   private timer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
+  private readonly rate: SendRate | undefined;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: LocalDeliveryWorkerOptions) {
     super();
+    this.rate = options.perMinute === undefined ? undefined : new SendRate(options.perMinute);
   }
 
   /** Schedules what the spool held at start, honouring each message's recorded next attempt. */
@@ -155,6 +160,9 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
           break;
         }
         if (item.dueAt <= now) {
+          if (this.rate && !this.rate.tryTake(now)) {
+            break;
+          }
           this.begin(item);
         }
       }
@@ -194,7 +202,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     for (const item of this.pending.values()) {
       nextDue = Math.min(nextDue, item.dueAt);
     }
-    nextDue = Math.max(nextDue, this.pausedUntil);
+    nextDue = Math.max(nextDue, this.pausedUntil, this.rate?.nextSlotAt() ?? 0);
     this.timer = setTimeout(() => this.pump(), Math.max(0, nextDue - Date.now()));
     this.timer.unref();
   }

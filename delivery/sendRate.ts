@@ -1,0 +1,35 @@
+/**
+ * At most `perMinute` deliveries started in any 60 seconds (Exchange Online allows 30 messages
+ * a minute per mailbox). The delivery loop asks before it starts one, so a message waiting for
+ * its turn stays queued, not "in flight": a shutdown does not wait for the window to open.
+ */
+export class SendRate {
+  private readonly starts: number[] = [];
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  /** Takes a slot and returns true, or returns false when the window is full. */
+  tryTake(now = Date.now()): boolean {
+    this.forget(now);
+    if (this.starts.length >= this.perMinute) {
+      return false;
+    }
+    this.starts.push(now);
+    return true;
+  }
+
+  /** When the next slot opens (now when one is free). */
+  nextSlotAt(now = Date.now()): number {
+    this.forget(now);
+    return this.starts.length < this.perMinute ? now : (this.starts[0] as number) + this.windowMs;
+  }
+
+  private forget(now: number): void {
+    while (this.starts.length > 0 && (this.starts[0] as number) <= now - this.windowMs) {
+      this.starts.shift();
+    }
+  }
+}
