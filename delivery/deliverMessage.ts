@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { classifyReply, type Classification } from './classifyReply.ts';
 import { TokenUnavailableError } from './errors.ts';
-import { UpstreamSecretError } from './secretUpstreamSubmitter.ts';
+import { UpstreamSecretError } from './errors.ts';
 import type { DeliveryLogger } from './logger.ts';
 import { rewriteStreamForSendAs } from './sendAsStream.ts';
 import { SubmitError, type Submitter, type UpstreamFailureReport } from './smtp/submission.ts';

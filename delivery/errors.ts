@@ -30,3 +30,17 @@ export class MessageUnreadableError extends Error {
     this.name = 'MessageUnreadableError';
   }
 }
+
+/**
+ * The secret holds no valid `upstream` block: an operator must fix it. Here rather than beside
+ * the secret's submitter, so the delivery core can recognise it without loading the AWS SDK.
+ */
+export class UpstreamSecretError extends Error {
+  constructor(
+    readonly secretArn: string,
+    readonly problems: string[],
+  ) {
+    super(`the upstream secret ${secretArn} is not valid: ${problems.join('; ')}`);
+    this.name = 'UpstreamSecretError';
+  }
+}

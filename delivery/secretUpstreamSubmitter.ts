@@ -5,16 +5,9 @@ import type { SubmitResult, Submitter } from './smtp/submission.ts';
 import { parseUpstreamConfig } from './upstreamConfig.ts';
 import type { Readable } from 'node:stream';
 
-/** The secret holds no valid `upstream` block: an operator must fix it. */
-export class UpstreamSecretError extends Error {
-  constructor(
-    readonly secretArn: string,
-    readonly problems: string[],
-  ) {
-    super(`the upstream secret ${secretArn} is not valid: ${problems.join('; ')}`);
-    this.name = 'UpstreamSecretError';
-  }
-}
+import { UpstreamSecretError } from './errors.ts';
+
+export { UpstreamSecretError };
 
 /**
  * A submitter whose upstream comes from Secrets Manager (the `upstream` JSON). The secret is read

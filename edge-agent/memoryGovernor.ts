@@ -5,6 +5,8 @@ export interface MemoryGovernorOptions {
   maxBufferBytes: number;
   /** How often to look. */
   intervalMs: number;
+  /** At most this share of the time in the collections it starts (a large, busy heap collects less often). */
+  maxTimeShare: number;
 }
 
 /**
@@ -16,18 +18,32 @@ export interface MemoryGovernorOptions {
  *   full collection, which V8 starts on its own only after tens of MB of such memory.
  * So the young generation does not grow (memoryFlags.ts), and a full collection runs whenever
  * more than `maxBufferBytes` of Buffer memory is held: with a heap of about 20 MB that takes a
- * few ms.
+ * few ms. When large messages stream through, that would be many times a second: the governor
+ * then spends at most `maxTimeShare` of the time collecting and lets the Buffers wait.
  */
+const IN_USE_PAUSE_MS = 2_000;
+
 export function startMemoryGovernor(options: MemoryGovernorOptions): { stop(): void; readonly collections: number } {
   // Exposed by memoryFlags.ts for `start` only; without it nothing is done.
   const collect = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
   let collections = 0;
   let timer: NodeJS.Timeout | undefined;
+  let notBefore = 0;
   if (typeof collect === 'function') {
     timer = setInterval(() => {
-      if (process.memoryUsage().arrayBuffers > options.maxBufferBytes) {
+      const now = performance.now();
+      if (now < notBefore) {
+        return;
+      }
+      const before = process.memoryUsage().arrayBuffers;
+      if (before > options.maxBufferBytes) {
         collect();
         collections += 1;
+        const took = performance.now() - now;
+        // Mostly still in use (large messages streaming through): collecting again soon would
+        // find the same Buffers, so wait longer.
+        const inUse = process.memoryUsage().arrayBuffers > before / 2;
+        notBefore = now + Math.max(took / options.maxTimeShare, inUse ? IN_USE_PAUSE_MS : 0);
       }
     }, options.intervalMs);
     timer.unref();

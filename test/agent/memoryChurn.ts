@@ -7,7 +7,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMemoryGovernor } from '../../edge-agent/memoryGovernor.ts';
 
-const governor = startMemoryGovernor({ maxBufferBytes: 4 * 1024 * 1024, intervalMs: 20 });
+const governor = startMemoryGovernor({ maxBufferBytes: 4 * 1024 * 1024, intervalMs: 20, maxTimeShare: 0.5 });
 let keep: unknown[] = [];
 for (let i = 0; i < 1_000_000; i++) {
   keep.push({ n: i, s: `line ${i}` });
