@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { messageEnvelopeSchema, type MessageEnvelope } from '../../contract/messageEnvelope.ts';
@@ -8,7 +8,7 @@ import { SmtpReplyError } from '../smtpReplyError.ts';
 import { DirectorySync } from './directorySync.ts';
 import { SpoolFullError, SpoolWriteError } from './errors.ts';
 import { newMessageId } from './messageId.ts';
-import { envelopeTrailer, readEnvelopeFrom, writeAll } from './spoolFile.ts';
+import { closeFd, envelopeTrailer, fsyncFd, openFd, readEnvelopeFrom, writeAll } from './spoolFile.ts';
 
 /** What the intake knows before the body arrives. */
 export type EnvelopeDraft = Omit<MessageEnvelope, 'id' | 'receivedAt' | 'size' | 'sha256'>;
@@ -36,8 +36,8 @@ export interface SpoolOptions {
   dir: string;
   /** Refuse new mail with 452 once queued bodies reach this many bytes. */
   maxBytes?: number;
-  /** Opens the temp file for a body; tests pass one that fails like a full disk. */
-  openTempFile?: (path: string) => Promise<FileHandle>;
+  /** Opens (creates) the temp file for a body and returns its descriptor; tests pass one that fails like a full disk. */
+  openTempFile?: (path: string) => Promise<number>;
   /**
    * Bodies up to this size are held in memory and written with one call; larger ones are written
    * in pieces of this size as they arrive. Bounds the memory of a connection.
@@ -64,7 +64,7 @@ export class Spool {
   private readonly queueSync: DirectorySync;
   private readonly failedSync: DirectorySync;
   private queuedBytes = 0;
-  private readonly openTempFile: (path: string) => Promise<FileHandle>;
+  private readonly openTempFile: (path: string) => Promise<number>;
   private readonly writeChunkBytes: number;
 
   constructor(private readonly options: SpoolOptions) {
@@ -73,7 +73,7 @@ export class Spool {
     this.tmpDir = join(options.dir, 'tmp');
     this.queueSync = new DirectorySync(this.queueDir);
     this.failedSync = new DirectorySync(this.failedDir);
-    this.openTempFile = options.openTempFile ?? ((path) => open(path, 'wx'));
+    this.openTempFile = options.openTempFile ?? ((path) => openFd(path, 'wx'));
     this.writeChunkBytes = options.writeChunkBytes ?? 256 * 1024;
   }
 
@@ -130,7 +130,7 @@ export class Spool {
     let size = 0;
     let held: Buffer[] = [];
     let heldBytes = 0;
-    let handle: FileHandle | undefined;
+    let fd: number | undefined;
     let renamed = false;
     try {
       for await (const chunk of openBody() as AsyncIterable<Buffer>) {
@@ -139,28 +139,32 @@ export class Spool {
         held.push(chunk);
         heldBytes += chunk.length;
         if (heldBytes >= this.writeChunkBytes) {
-          handle ??= await this.openTempFile(tmpPath);
-          await writeAll(handle, held);
+          // A large body: written piece by piece while the rest arrives.
+          fd ??= await this.openTempFile(tmpPath);
+          await writeAll(fd, held);
           held = [];
           heldBytes = 0;
         }
       }
       const envelope: MessageEnvelope = { ...draft, id, receivedAt: receivedAt.toISOString(), size, sha256: hash.digest('hex') };
-      handle ??= await this.openTempFile(tmpPath);
       held.push(envelopeTrailer(envelope));
-      await writeAll(handle, held);
+      fd ??= await this.openTempFile(tmpPath);
+      await writeAll(fd, held);
       held = [];
-      await handle.sync();
-      const closing = handle;
-      handle = undefined;
-      await closing.close();
+      await fsyncFd(fd);
+      const closing = fd;
+      fd = undefined;
+      await closeFd(closing);
       await rename(tmpPath, finalPath);
       renamed = true;
       await this.queueSync.sync();
       this.queuedBytes += size;
       return envelope;
     } catch (error) {
-      await handle?.close().catch(() => undefined);
+      if (fd !== undefined) {
+        // Already failing: the original error is the one to report.
+        await closeFd(fd).catch(() => undefined);
+      }
       await rm(tmpPath, { force: true });
       if (renamed) {
         await rm(finalPath, { force: true });

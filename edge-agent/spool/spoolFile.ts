@@ -1,4 +1,6 @@
+import { close as closeCallback, fsync as fsyncCallback, open as openCallback, writev as writevCallback } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { messageEnvelopeSchema, type MessageEnvelope } from '../../contract/messageEnvelope.ts';
 
 /**
@@ -49,11 +51,19 @@ export async function readEnvelopeFrom(handle: FileHandle, path: string): Promis
   return envelope;
 }
 
-/** Writes every buffer at the handle's position, however the kernel splits the writes. */
-export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+// Plain descriptors rather than FileHandle: one file per message, and FileHandle's promise
+// machinery costs more than the descriptor calls themselves. Never the *Sync calls: under a
+// stream of fsyncs, creating a file waits for the journal and would stall every connection.
+const writevFd = promisify(writevCallback);
+export const openFd = promisify(openCallback);
+export const fsyncFd = promisify(fsyncCallback);
+export const closeFd = promisify(closeCallback);
+
+/** Writes every buffer at the descriptor's position, however the kernel splits the writes. */
+export async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
   let pending = buffers.filter((b) => b.length > 0);
   while (pending.length > 0) {
-    const { bytesWritten } = await handle.writev(pending);
+    const { bytesWritten } = await writevFd(fd, pending);
     let left = bytesWritten;
     while (pending.length > 0 && left >= (pending[0] as Buffer).length) {
       left -= (pending[0] as Buffer).length;

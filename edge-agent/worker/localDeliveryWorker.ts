@@ -152,7 +152,10 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = Date.now();
-    if (now >= this.pausedUntil) {
+    // A full rate window: nothing can start before it opens, whatever is due. Not scanning the
+    // queue then keeps each new message O(1) while a backlog waits for the per-minute limit.
+    const rateFull = this.rate !== undefined && this.rate.nextSlotAt(now) > now;
+    if (now >= this.pausedUntil && !rateFull) {
       // The map keeps arrival order (ids sort by arrival and new mail is appended), so the first
       // due entries are the oldest: no sort, and the scan stops as soon as the slots are full.
       for (const item of this.pending.values()) {
@@ -170,7 +173,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     // With free slots and nothing due, only a timer brings the next retry; otherwise a finishing
     // delivery pumps again.
     if (this.inFlight.size < this.options.concurrency) {
-      this.armTimer();
+      this.armTimer(now);
     }
     if (this.idleWaiters.length > 0 && this.isIdle()) {
       for (const resolve of this.idleWaiters.splice(0)) {
@@ -194,15 +197,20 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     this.inFlight.set(envelope.id, run);
   }
 
-  private armTimer(): void {
+  private armTimer(now: number): void {
     if (this.pending.size === 0) {
       return;
     }
+    const blockedUntil = Math.max(this.pausedUntil, this.rate?.nextSlotAt(now) ?? 0);
     let nextDue = Infinity;
-    for (const item of this.pending.values()) {
-      nextDue = Math.min(nextDue, item.dueAt);
+    if (blockedUntil > now) {
+      // Paused or rate-limited: wake when that ends and look then (at most perMinute scans a minute).
+      nextDue = blockedUntil;
+    } else {
+      for (const item of this.pending.values()) {
+        nextDue = Math.min(nextDue, item.dueAt);
+      }
     }
-    nextDue = Math.max(nextDue, this.pausedUntil, this.rate?.nextSlotAt() ?? 0);
     this.timer = setTimeout(() => this.pump(), Math.max(0, nextDue - Date.now()));
     this.timer.unref();
   }

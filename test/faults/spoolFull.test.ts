@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { openFd } from '../../edge-agent/spool/spoolFile.ts';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { makeTempDir, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
@@ -32,7 +33,7 @@ describe('fault: no room in the spool', () => {
     disk = await mountSmallFilesystem(mountpoint, '2m');
     // Without permission to mount, a full disk is simulated where the body is written: /dev/full.
     let simulatedFull = false;
-    const openTempFile = (path: string): Promise<FileHandle> => (simulatedFull ? open('/dev/full', 'w') : open(path, 'wx'));
+    const openTempFile = (path: string): Promise<number> => (simulatedFull ? openFd('/dev/full', 'w') : openFd(path, 'wx'));
     t.diagnostic(disk ? 'spool on a 2 MiB tmpfs' : 'mount not permitted: spool temp files on /dev/full');
 
     rig = await startExchangeOnlineRig();

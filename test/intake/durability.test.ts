@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { openFd } from '../../edge-agent/spool/spoolFile.ts';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
@@ -82,11 +83,11 @@ describe('durable spool: a failed write is answered 451 and leaves nothing behin
             switch (disk) {
               case 'full':
                 // /dev/full fails every write with ENOSPC, like a full disk.
-                return open('/dev/full', 'w');
+                return openFd('/dev/full', 'w');
               case 'unopenable':
                 return Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE' }));
               case 'ok':
-                return open(path, 'wx');
+                return openFd(path, 'wx');
             }
           },
         },
@@ -144,7 +145,7 @@ describe('durable spool: a write that fails after the temp file exists', () => {
           // The temp file is created, then opened read-only: the first write fails with EBADF.
           openTempFile: async (path) => {
             await writeFile(path, '', { flag: 'wx' });
-            return open(path, 'r');
+            return openFd(path, 'r');
           },
         },
       },
