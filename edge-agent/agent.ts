@@ -143,6 +143,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     async stop(timeoutMs = 30_000) {
       await intake.close(timeoutMs);
       await stopConsumer(timeoutMs);
+      await spool.close();
       logger.info({ queued: worker?.depth ?? forwarder?.depth ?? 0 }, 'smarthost stopped');
     },
   };

@@ -325,6 +325,11 @@ export class Spool {
     return envelope;
   }
 
+  /** Releases the folders' descriptors (the spool may be used again; they are reopened). */
+  async close(): Promise<void> {
+    await Promise.all([this.queueSync.close(), this.failedSync.close()]);
+  }
+
   get bytesQueued(): number {
     return this.queuedBytes;
   }
@@ -359,7 +364,9 @@ export class Spool {
             const tmp = join(this.tmpDir, id + MESSAGE);
             await writeDurably(tmp, Buffer.concat([await readFile(join(dir, name)), envelopeTrailer(envelope)]));
             await rename(tmp, join(dir, id + MESSAGE));
-            await new DirectorySync(dir).sync();
+            const dirSync = new DirectorySync(dir);
+            await dirSync.sync();
+            await dirSync.close();
             await rm(join(dir, id + LEGACY_ENVELOPE), { force: true });
           }
           await rm(join(dir, name), { force: true });
