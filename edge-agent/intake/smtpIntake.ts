@@ -77,7 +77,11 @@ export class SmtpIntake {
       disableReverseLookup: true,
       logger: false,
       size: options.maxMessageSize,
-      maxClients: options.maxConnections,
+      // The agent counts connections itself (admit), with an enhanced status code and without
+      // smtp-server's reply naming this host. smtp-server's own count also holds connections
+      // being refused and closed, so under a flood it would answer first; this is only a
+      // backstop that keeps descriptors bounded.
+      maxClients: options.maxConnections * 10,
       socketTimeout: options.idleTimeoutMs,
       closeTimeout: 30_000,
       authOptional: true,
@@ -161,6 +165,10 @@ export class SmtpIntake {
     const ip = session.remoteAddress;
     if (this.closing) {
       return new SmtpReplyError(421, '4.3.2 Service shutting down, try again later');
+    }
+    if (this.sessions.size >= this.options.maxConnections) {
+      this.logger.warn({ ip, open: this.sessions.size }, 'connection refused: listen.maxConnections reached');
+      return new SmtpReplyError(421, '4.7.0 Too many connections, try again later');
     }
     const rule = this.access.match(ip);
     if (!rule) {

@@ -259,8 +259,7 @@ export async function thousandConnections({ agent, track }: EntryContext): Promi
   }
   const first = await Promise.all(clients.map(async (client) => (await client.read(1))[0]));
   const greeting = `220 ${hostname()} ESMTP smarthost ready`;
-  // smtp-server refuses these itself, before the agent's onConnect: no enhanced code.
-  const refusal = `421 ${hostname()} Too many connected clients, try again in a moment`;
+  const refusal = '421 4.7.0 Too many connections, try again later';
   const tally = new Map<string | undefined, number>();
   for (const reply of first) {
     tally.set(reply, (tally.get(reply) ?? 0) + 1);
