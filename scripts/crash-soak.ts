@@ -11,28 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-
-interface RunFigures {
-  variant: string;
-  rounds: number;
-  kills: { process: string; mode: string; instantReached: boolean }[];
-  messages: number;
-  acknowledged: number;
-  arrivals: number;
-  lost: number;
-  unexplainedDuplicates: number;
-  windowDuplicateCopies: number;
-  retryDuplicateCopies: number;
-  unacknowledgedDelivered: number;
-  sqsDuplicateHandOvers?: number;
-  durationMs: number;
-}
-
-interface CrashReport {
-  seed: number;
-  rounds: number;
-  runs: RunFigures[];
-}
+import type { CrashReport, RunFigures } from '../test/crash/crashReport.ts';
 
 const MIN_ROUNDS = 50;
 
@@ -74,7 +53,7 @@ if (!report || report.runs.length === 0) {
   process.exit(code || 1);
 }
 
-const rows = report.runs.map((run) => ({
+const rows: Record<string, string | number>[] = report.runs.map((run) => ({
   variant: run.variant,
   kills: run.rounds,
   messages: run.messages,

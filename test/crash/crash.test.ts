@@ -22,6 +22,7 @@ import { seededRandom } from './seededRandom.ts';
 import { SqsTap } from './SqsTap.ts';
 import { startLoggingProcess, type LoggingProcess } from './startLoggingProcess.ts';
 import { withinDeadline } from './withinDeadline.ts';
+import type { CrashReport, RunFigures } from './crashReport.ts';
 
 /**
  * kill -9 under load, restart on the same spool, many times; then judge what arrived upstream
@@ -47,24 +48,6 @@ const SIZES = [600, 1_500, 4_000, 12_000, 60_000, 250_000] as const;
 const WARM_UP_ACKS = 3;
 /** How long a round waits for its instant before killing anyway. */
 const INSTANT_TIMEOUT_MS = 8_000;
-
-interface RunFigures {
-  variant: 'embedded' | 'cloud';
-  rounds: number;
-  kills: { round: number; process: string; mode: string; instantReached: boolean }[];
-  messages: number;
-  attempts: number;
-  acknowledged: number;
-  arrivals: number;
-  lost: number;
-  unexplainedDuplicates: number;
-  windowDuplicateCopies: number;
-  retryDuplicateCopies: number;
-  unacknowledgedDelivered: number;
-  /** Cloud: SendMessage calls SQS took twice for one agent id (the ledger kept them from the upstream). */
-  sqsDuplicateHandOvers?: number;
-  durationMs: number;
-}
 
 const runs: RunFigures[] = [];
 
@@ -150,7 +133,8 @@ describe(`kill -9 under load (seed ${settings.seed}, ${settings.rounds} kills)`,
   after(async () => {
     await rm(bundleDir, { recursive: true, force: true });
     if (settings.reportPath) {
-      await writeFile(settings.reportPath, JSON.stringify({ seed: settings.seed, rounds: settings.rounds, runs }, null, 2));
+      const report: CrashReport = { seed: settings.seed, rounds: settings.rounds, runs };
+      await writeFile(settings.reportPath, JSON.stringify(report, null, 2));
     }
   });
 
