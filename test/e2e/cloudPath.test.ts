@@ -7,15 +7,14 @@ import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import { agentConfigSchema } from '../../edge-agent/config/agentConfigSchema.ts';
-import { createLogger } from '../../edge-agent/logger.ts';
-import { startWorker, type RunningWorker } from '../../functions/worker/startWorker.ts';
+import type { RunningWorker } from '../../functions/worker/startWorker.ts';
 import { awsTestEnv } from '../aws/awsTestEnv.ts';
 import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
 import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../aws/localSecretsManager.ts';
 import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
-import { LogCapture, makeTempDir, sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { makeTempDir, sendRaw, type LogCapture, type TestAgent } from '../helpers/agentHarness.ts';
+import { startCloudPipeline } from '../helpers/cloudPipeline.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -43,21 +42,13 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }));
     const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
     const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: 'us-east-1' };
-    agent = await startTestAgent(
-      { queue: { kind: 'sqs', sqs: sqsBlock } },
-      {
-        aws: { sqs: sqs.client, s3: s3.client, cloudWatch: { send: async (command: PutMetricDataCommand) => void heartbeats.push(command) } as never },
-        forwarder: { initialBackoffMs: 50, maxBackoffMs: 200 },
-      },
-    );
-    const workerConfig = agentConfigSchema.parse({
-      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName, worker: { pollWait: '1s' } } },
+    ({ agent, worker, workerLogs } = await startCloudPipeline({
+      aws: { sqs, s3, dynamo },
+      sqsBlock,
       upstream: { secretArn: arn },
-      retry: { schedule: ['1s'], maxAge: '1h' },
-    });
-    workerLogs = new LogCapture();
-    // local-aws-sqs holds a long poll for its full wait when fewer than 10 messages are there.
-    worker = await startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
+      maxBackoffMs: 200,
+      onHeartbeat: (command) => heartbeats.push(command),
+    }));
   });
 
   after(async () => {

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { agentConfigSchema } from '../../edge-agent/config/agentConfigSchema.ts';
-import { createLogger } from '../../edge-agent/logger.ts';
-import { startWorker, type RunningWorker } from '../../functions/worker/startWorker.ts';
+import type { RunningWorker } from '../../functions/worker/startWorker.ts';
 import { TEST_REGION } from '../aws/awsTestEnv.ts';
 import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
 import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
-import { LogCapture, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import type { LogCapture, TestAgent } from '../helpers/agentHarness.ts';
+import { startCloudPipeline } from '../helpers/cloudPipeline.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../crash/pollUntil.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
@@ -27,20 +25,7 @@ describe('fault: SQS unreachable in cloud mode, then back', () => {
   before(async () => {
     [rig, sqs, s3, dynamo] = await Promise.all([startExchangeOnlineRig(), startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }), startLocalS3(), startLocalDynamo()]);
     const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: TEST_REGION, inlineMaxBytes: '16KB' };
-    agent = await startTestAgent(
-      { queue: { kind: 'sqs', sqs: sqsBlock } },
-      {
-        aws: { sqs: sqs.client, s3: s3.client, cloudWatch: { send: async (_command: PutMetricDataCommand) => undefined } as never },
-        forwarder: { initialBackoffMs: 50, maxBackoffMs: 400 },
-      },
-    );
-    const workerConfig = agentConfigSchema.parse({
-      queue: { kind: 'sqs', sqs: { ...sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName, worker: { pollWait: '1s' } } },
-      upstream: rig.upstream(),
-      retry: { schedule: ['1s'], maxAge: '1h' },
-    });
-    workerLogs = new LogCapture();
-    worker = await startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
+    ({ agent, worker, workerLogs } = await startCloudPipeline({ aws: { sqs, s3, dynamo }, sqsBlock, upstream: rig.upstream(), maxBackoffMs: 400 }));
   });
 
   after(async () => {
