@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
-import type { SqsForwarder, SqsForwarderOptions } from './forwarder/sqsForwarder.ts';
+import type { SqsForwarder } from './forwarder/sqsForwarder.ts';
+// Types only: the module itself (and the AWS SDK) is imported when cloud mode starts.
+import type { CloudForwardingOptions } from './forwarder/startCloudForwarding.ts';
 import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
@@ -28,18 +27,13 @@ export interface RunningAgent {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export interface AgentDependencies {
+/** Cloud mode's AWS clients, heartbeat interval and forwarder tuning come from CloudForwardingOptions. */
+export interface AgentDependencies extends CloudForwardingOptions {
   logger: Logger;
   /** Replaces the submitter built from config (tests). */
   submitter?: Submitter;
   /** Passed to the spool (tests simulate a full disk). */
   spoolOptions?: Partial<ConstructorParameters<typeof Spool>[0]>;
-  /** AWS clients for cloud mode; default: the SDK's default chain. */
-  aws?: { sqs?: SQSClient; s3?: S3Client; cloudWatch?: CloudWatchClient };
-  /** Heartbeat interval in cloud mode (tests shorten it). */
-  heartbeatIntervalMs?: number;
-  /** Forwarder tuning (tests shorten the backoff). */
-  forwarder?: Pick<SqsForwarderOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'concurrency'>;
 }
 
 /** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
@@ -86,13 +80,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4 } : await submitterFor(config, logger);
+    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4, perMinute: undefined } : await submitterFor(config, logger);
     const localWorker = new LocalDeliveryWorker({
       spool,
       submitter: chosen.submitter,
       logger,
       concurrency: chosen.connections,
-      perMinute: 'perMinute' in chosen ? chosen.perMinute : undefined,
+      perMinute: chosen.perMinute,
       mailbox: chosen.mailbox,
       policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,

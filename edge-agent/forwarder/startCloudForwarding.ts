@@ -9,8 +9,11 @@ import { Heartbeat } from './heartbeat.ts';
 import { SqsForwarder, type SqsForwarderOptions } from './sqsForwarder.ts';
 
 export interface CloudForwardingOptions {
+  /** AWS clients for cloud mode; default: the SDK's default chain. */
   aws?: { sqs?: SQSClient; s3?: S3Client; cloudWatch?: CloudWatchClient };
+  /** Heartbeat interval (tests shorten it). */
   heartbeatIntervalMs?: number;
+  /** Forwarder tuning (tests shorten the backoff). */
   forwarder?: Pick<SqsForwarderOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'concurrency'>;
 }
 

@@ -1,9 +1,4 @@
-import { close, fsync, open } from 'node:fs';
-import { promisify } from 'node:util';
-
-const openFd = promisify(open);
-const fsyncFd = promisify(fsync);
-const closeFd = promisify(close);
+import { closeFd, fsyncFd, openFd } from './spoolFile.ts';
 
 /**
  * fsyncs a directory so that renames into it survive a power cut, coalescing concurrent callers:

@@ -175,10 +175,7 @@ export class Spool {
 
   /** The body of a queued message, streamed from disk. */
   openBody(envelope: MessageEnvelope): Readable {
-    if (envelope.size === 0) {
-      return Readable.from([]);
-    }
-    return createReadStream(this.messagePath(envelope.id), { start: 0, end: envelope.size - 1 });
+    return bodyStream(this.messagePath(envelope.id), envelope.size);
   }
 
   /** The body of a queued message, whole (for bodies small enough to travel inline). */
@@ -202,18 +199,14 @@ export class Spool {
 
   /** A queued or failed message's envelope and body (for `smarthost show`); undefined when there is none. */
   async findMessage(id: string): Promise<{ envelope: MessageEnvelope; where: 'queue' | 'failed'; body: Readable } | undefined> {
-    if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      throw new RangeError(`'${id}' is not a message id`);
-    }
+    assertMessageId(id);
     for (const [where, dir] of [['queue', this.queueDir], ['failed', this.failedDir]] as const) {
       const envelope = await this.readEnvelopeIn(dir, id).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return undefined;
         throw error;
       });
       if (envelope) {
-        const path = join(dir, id + MESSAGE);
-        const body = envelope.size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: envelope.size - 1 });
-        return { envelope, where, body };
+        return { envelope, where, body: bodyStream(join(dir, id + MESSAGE), envelope.size) };
       }
     }
     return undefined;
@@ -303,9 +296,7 @@ export class Spool {
 
   /** Puts a failed message back in the queue for a fresh set of attempts (after the operator fixed the cause). */
   async requeueFailed(id: string): Promise<MessageEnvelope> {
-    if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      throw new RangeError(`'${id}' is not a message id`);
-    }
+    assertMessageId(id);
     const envelope = await this.readEnvelopeIn(this.failedDir, id);
     const failure = JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
     // A fresh set of attempts, but only for the recipients that do not have the message yet.
@@ -379,6 +370,18 @@ export class Spool {
         }
       }
     }
+  }
+}
+
+/** The body of a spool file: its first `size` bytes, the envelope after them left out. */
+function bodyStream(path: string, size: number): Readable {
+  return size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: size - 1 });
+}
+
+/** An id given on the command line must not reach a path unchecked (no `../`). */
+function assertMessageId(id: string): void {
+  if (!messageEnvelopeSchema.shape.id.safeParse(id).success) {
+    throw new RangeError(`'${id}' is not a message id`);
   }
 }
 

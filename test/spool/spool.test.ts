@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, describe, test } from 'node:test';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { SpoolWriteError } from '../../edge-agent/spool/errors.ts';
 import { Spool, type EnvelopeDraft } from '../../edge-agent/spool/spool.ts';
 import { makeTempDir } from '../helpers/agentHarness.ts';
 
@@ -78,7 +79,7 @@ describe('spool: one file per message', () => {
     assert.deepEqual(await spool.readEnvelope(envelope.id), envelope);
   });
 
-  test('a failing body stream leaves nothing behind and keeps its reply', async () => {
+  test('a body stream that fails after part was written is 451 4.3.0 with the cause kept, and leaves nothing behind', async () => {
     const { spool, dir } = await freshSpool({ writeChunkBytes: 1024 });
     const failing = new Readable({
       read() {
@@ -86,7 +87,12 @@ describe('spool: one file per message', () => {
         this.destroy(new Error('client went away'));
       },
     });
-    await assert.rejects(spool.accept(DRAFT, () => failing), /Could not store|client went away/);
+    await assert.rejects(spool.accept(DRAFT, () => failing), (error: unknown) => {
+      assert.ok(error instanceof SpoolWriteError);
+      assert.equal(error.reply, '451 4.3.0 Could not store the message, try again later');
+      assert.equal((error.cause as Error).message, 'client went away');
+      return true;
+    });
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
     assert.deepEqual(await readdir(join(dir, 'queue')), []);
     assert.equal(spool.bytesQueued, 0);
