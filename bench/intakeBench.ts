@@ -177,11 +177,32 @@ function describeError(error: unknown, sut: SystemUnderTest | undefined): string
   return sut ? `${text}\n    last log lines:\n${sut.diagnostics().replace(/^/gm, '      ')}` : text;
 }
 
-async function measureIntake(system: System, scenario: Scenario, upstream: FakeUpstream): Promise<IntakeRow> {
+/**
+ * One row on a fresh instance: starts it, empties the fake's counters, runs `work`, and whatever
+ * happens stops the instance and lets the disk settle. An error becomes the row's error text.
+ */
+async function onFreshInstance<Row>(
+  system: System,
+  purpose: 'intake' | 'delivery',
+  upstream: FakeUpstream,
+  work: (sut: SystemUnderTest) => Promise<Row>,
+  failed: (error: string) => Row,
+): Promise<Row> {
   let sut: SystemUnderTest | undefined;
   try {
-    sut = await system.start('intake');
+    sut = await system.start(purpose);
     await upstream.reset();
+    return await work(sut);
+  } catch (error) {
+    return failed(describeError(error, sut));
+  } finally {
+    await sut?.stop();
+    await settle();
+  }
+}
+
+function measureIntake(system: System, scenario: Scenario, upstream: FakeUpstream): Promise<IntakeRow> {
+  return onFreshInstance<IntakeRow>(system, 'intake', upstream, async (sut) => {
     const sampler = await TreeSampler.start(sut.root);
     const spec = {
       connections: scenario.connections,
@@ -194,12 +215,7 @@ async function measureIntake(system: System, scenario: Scenario, upstream: FakeU
     const result = await (scenario.client === 'raw' ? runRaw(sut.port, spec) : runNodemailer(sut.port, spec)).finally(() => sampler.stop());
     const delivered = (await upstream.stats()).count;
     return { scenario, system: system.name, result, mem: await sampler.stop(), delivered };
-  } catch (error) {
-    return { scenario, system: system.name, error: describeError(error, sut) };
-  } finally {
-    await sut?.stop();
-    await settle();
-  }
+  }, (error) => ({ scenario, system: system.name, error }));
 }
 
 interface EndToEndRow {
@@ -214,11 +230,8 @@ interface EndToEndRow {
   error?: string;
 }
 
-async function measureEndToEnd(system: System, upstream: FakeUpstream): Promise<EndToEndRow> {
-  let sut: SystemUnderTest | undefined;
-  try {
-    sut = await system.start('delivery');
-    await upstream.reset();
+function measureEndToEnd(system: System, upstream: FakeUpstream): Promise<EndToEndRow> {
+  return onFreshInstance<EndToEndRow>(system, 'delivery', upstream, async (sut) => {
     const sampler = await TreeSampler.start(sut.root);
     let firstSend = 0;
     const { load, got } = await (async () => {
@@ -239,12 +252,7 @@ async function measureEndToEnd(system: System, upstream: FakeUpstream): Promise<
     if (got.error) row.error = `${got.error}; last upstream errors: ${JSON.stringify(got.errorReplies)}`;
     else row.endToEndSeconds = (got.lastAt - firstSend) / 1000;
     return row;
-  } catch (error) {
-    return { system: system.name, error: describeError(error, sut) };
-  } finally {
-    await sut?.stop();
-    await settle();
-  }
+  }, (error) => ({ system: system.name, error }));
 }
 
 interface BigRow {
@@ -257,11 +265,8 @@ interface BigRow {
   error?: string;
 }
 
-async function measureBig(system: System, upstream: FakeUpstream): Promise<BigRow> {
-  let sut: SystemUnderTest | undefined;
-  try {
-    sut = await system.start('delivery');
-    await upstream.reset();
+function measureBig(system: System, upstream: FakeUpstream): Promise<BigRow> {
+  return onFreshInstance<BigRow>(system, 'delivery', upstream, async (sut) => {
     const intake = await TreeSampler.start(sut.root, 100);
     const whole = await TreeSampler.start(sut.root, 100);
     let started = 0;
@@ -278,12 +283,7 @@ async function measureBig(system: System, upstream: FakeUpstream): Promise<BigRo
     if (got.error) row.error = got.error;
     else row.deliveredSeconds = (got.lastAt - started) / 1000;
     return row;
-  } catch (error) {
-    return { system: system.name, error: describeError(error, sut) };
-  } finally {
-    await sut?.stop();
-    await settle();
-  }
+  }, (error) => ({ system: system.name, error }));
 }
 
 function intakeCells(row: IntakeRow | undefined): string[] {
