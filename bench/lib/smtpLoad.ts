@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { createTransport } from 'nodemailer';
+import { ReplyLines } from '../../test/helpers/replyLines.ts';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -20,7 +21,7 @@ export function messageOf(size: number, n: number): Buffer {
 
 /** One SMTP session on a raw socket: sequential transactions, no pipelining, timing end-of-DATA → 250. */
 export class Session {
-  private buffer = '';
+  private readonly split = new ReplyLines();
   private waiting: { resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
   private lines: string[] = [];
   private failure: Error | undefined;
@@ -28,12 +29,7 @@ export class Session {
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('latin1');
-      let at: number;
-      while ((at = this.buffer.indexOf('\r\n')) !== -1) {
-        const line = this.buffer.slice(0, at);
-        this.buffer = this.buffer.slice(at + 2);
-        if (/^\d{3}-/.test(line)) continue;
+      for (const line of this.split.push(chunk)) {
         if (this.waiting) {
           const { resolve } = this.waiting;
           this.waiting = undefined;

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { ReplyLines } from '../helpers/replyLines.ts';
 
 /**
  * Complete SMTP replies (the final line of each) from any duplex stream. RawSmtpClient owns its
@@ -6,21 +7,13 @@ import type { Duplex } from 'node:stream';
  * through one of these each.
  */
 export class ReplyReader {
-  private buffer = '';
+  private readonly split = new ReplyLines();
   private readonly replies: string[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
 
   private readonly onData = (chunk: Buffer): void => {
-    this.buffer += chunk.toString('latin1');
-    let at: number;
-    while ((at = this.buffer.indexOf('\r\n')) !== -1) {
-      const line = this.buffer.slice(0, at);
-      this.buffer = this.buffer.slice(at + 2);
-      if (!/^\d{3}-/.test(line)) {
-        this.replies.push(line);
-      }
-    }
+    this.replies.push(...this.split.push(chunk));
     this.wake?.();
   };
 
@@ -38,7 +31,7 @@ export class ReplyReader {
   async next(): Promise<string> {
     while (this.replies.length === 0) {
       if (this.closed) {
-        throw new Error(`closed before a reply; partial line ${JSON.stringify(this.buffer)}`);
+        throw new Error(`closed before a reply; partial line ${JSON.stringify(this.split.partial)}`);
       }
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
@@ -60,6 +53,6 @@ export class ReplyReader {
   detach(): { replies: string[]; partial: string } {
     this.stream.off('data', this.onData);
     this.stream.off('close', this.onClose);
-    return { replies: this.replies.splice(0), partial: this.buffer };
+    return { replies: this.replies.splice(0), partial: this.split.partial };
   }
 }

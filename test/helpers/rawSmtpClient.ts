@@ -1,27 +1,19 @@
 import { connect, type Socket } from 'node:net';
+import { ReplyLines } from './replyLines.ts';
 
 /**
  * A bare SMTP client that writes exactly the bytes it is given, for what a well-behaved client
  * library would never send (bare LFs, fake end-of-data, pipelined floods).
  */
 export class RawSmtpClient {
-  private buffer = '';
+  private readonly split = new ReplyLines();
   private waiters: { count: number; resolve: (lines: string[]) => void; reject: (error: Error) => void }[] = [];
   private replies: string[] = [];
   private closed = false;
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('latin1');
-      let at: number;
-      while ((at = this.buffer.indexOf('\r\n')) !== -1) {
-        const line = this.buffer.slice(0, at);
-        this.buffer = this.buffer.slice(at + 2);
-        // Multi-line replies ("250-...") end at the line with a space after the code.
-        if (/^\d{3} /.test(line) || !/^\d{3}-/.test(line)) {
-          this.replies.push(line);
-        }
-      }
+      this.replies.push(...this.split.push(chunk));
       this.flush();
     });
     socket.on('close', () => {
