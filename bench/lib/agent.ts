@@ -23,6 +23,8 @@ export interface AgentOptions {
   upstream?: UpstreamConfigInput;
   /** Extra environment for the agent process (experiments: UV_THREADPOOL_SIZE, NODE_OPTIONS). */
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 /** Every agent started and not yet stopped, so an interrupted run can still stop them. */
@@ -68,7 +70,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<BenchAgent
     ...(options.upstream ? { upstream: options.upstream } : {}),
     log: { level: 'info' },
   });
-  const child = spawn(await privateNode(), [BUNDLE, 'start', '--config', config], {
+  const child = spawn(await privateNode(), [...(options.nodeArgs ?? []), BUNDLE, 'start', '--config', config], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

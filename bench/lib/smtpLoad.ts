@@ -112,8 +112,13 @@ export interface LoadSpec {
   size: number;
   /** Stop starting new messages after this long; what was sent counts. */
   maxSeconds?: number;
-  /** One 1 KiB message per connection first, not counted: processes forked, code warmed up. */
-  warmUp?: boolean;
+  /**
+   * 1 KiB messages on every connection for this long first, not counted: the server's processes
+   * forked (Postfix) and its hot code compiled (V8 optimizes a function after some thousands of
+   * calls; with a message or two per connection a row of a few seconds measures mostly
+   * unoptimized code, which a relay running for weeks never is).
+   */
+  warmUpSeconds?: number;
   /** Called once the sessions are open, just before the measured sends (e.g. to start a clock). */
   onStart?: () => void;
 }
@@ -132,9 +137,15 @@ export async function runRaw(port: number, spec: LoadSpec): Promise<LoadResult> 
   const message = messageOf(spec.size, 0);
   const sessions = await Promise.all(Array.from({ length: spec.connections }, () => Session.open(port)));
   try {
-    if (spec.warmUp) {
+    if (spec.warmUpSeconds !== undefined) {
       const small = messageOf(KiB, -1);
-      await Promise.all(sessions.map((s) => s.send(small)));
+      const until = Date.now() + spec.warmUpSeconds * 1000;
+      await Promise.all(
+        sessions.map(async (s) => {
+          do await s.send(small);
+          while (Date.now() < until);
+        }),
+      );
     }
     const latencies: number[] = [];
     let next = 0;
@@ -162,6 +173,16 @@ export async function runNodemailer(port: number, spec: LoadSpec): Promise<LoadR
   const transport = createTransport({ host: '127.0.0.1', port, pool: true, maxConnections: spec.connections, maxMessages: Infinity, ignoreTLS: true });
   try {
     const message = messageOf(spec.size, 0);
+    if (spec.warmUpSeconds !== undefined) {
+      const small = messageOf(KiB, -1);
+      const until = Date.now() + spec.warmUpSeconds * 1000;
+      await Promise.all(
+        Array.from({ length: spec.connections }, async () => {
+          do await transport.sendMail({ envelope: { from: SENDER, to: [RECIPIENT] }, raw: small });
+          while (Date.now() < until);
+        }),
+      );
+    }
     spec.onStart?.();
     const started = process.hrtime.bigint();
     const deadline = spec.maxSeconds === undefined ? Infinity : Date.now() + spec.maxSeconds * 1000;

@@ -9,6 +9,7 @@ import type { Spool } from '../spool/spool.ts';
 import { SmtpReplyError } from '../smtpReplyError.ts';
 import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
+import { installDataScanner } from './dataScanner.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
@@ -65,6 +66,7 @@ export class SmtpIntake {
     private readonly logger: Logger,
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
+    installDataScanner();
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
     this.deadlines = new ProgressDeadlines(options.idleTimeoutMs * 2, (id) => this.noProgress(id));
