@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(config: AgentConfig): Promise<number> {
-  startMemoryGovernor({ maxBufferBytes: 16 * 1024 * 1024, intervalMs: 100, maxTimeShare: 0.05 });
+  startMemoryGovernor({ maxBufferBytes: 16 * 1024 * 1024, maxHeapGrowthBytes: 8 * 1024 * 1024, intervalMs: 100, maxTimeShare: 0.05 });
   const logger = createLogger(config.log.level);
   const agent = await startAgent(config, { logger }).catch((error: unknown) => {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');

@@ -26,11 +26,20 @@ export interface LocalDeliveryWorkerOptions {
 }
 
 interface Pending {
-  envelope: MessageEnvelope;
+  id: string;
+  /** Kept while the queue is short; a backlog keeps only ids and reads each envelope when its turn comes. */
+  envelope: MessageEnvelope | undefined;
   dueAt: number;
   /** Just accepted: no delivery state can exist yet, so none is read. */
-  fresh?: boolean;
+  fresh: boolean;
 }
+
+/**
+ * Waiting messages that keep their envelope in memory. Beyond this the envelope (~600 bytes of
+ * strings and objects each) stays in the spool file until delivery: a backlog of 10,000 messages
+ * (an upstream outage, or a burst at 30 deliveries a minute) then costs ~1 MB instead of ~6 MB.
+ */
+const ENVELOPES_IN_MEMORY = 256;
 
 /** What became of one attempt: the message left the queue (delivered or failed), or waits for a retry. */
 export interface AttemptRecord {
@@ -48,6 +57,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  private timerDueAt = 0;
   private rescanTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private readonly rate: SendRate | undefined;
@@ -63,7 +73,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   async start(queued: MessageEnvelope[]): Promise<void> {
     for (const envelope of queued) {
       const state = await this.options.spool.readState(envelope.id);
-      this.pending.set(envelope.id, { envelope, dueAt: state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0 });
+      this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0);
     }
     this.rescanTimer = setInterval(() => {
       this.rescan().catch((error: unknown) => this.options.logger.warn({ err: String(error) }, 'could not scan the spool'));
@@ -83,7 +93,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
           continue;
         }
         this.options.logger.info({ messageId: id }, 'picked up a message put back in the queue');
-        this.pending.set(id, { envelope, dueAt: state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0 });
+        this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0);
       }
     }
     this.pump();
@@ -97,8 +107,13 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     if (this.pending.has(envelope.id) || this.inFlight.has(envelope.id)) {
       return; // A rescan found it between its rename and this call.
     }
-    this.pending.set(envelope.id, { envelope, dueAt: 0, fresh: true });
+    this.wait(envelope, 0, true);
     this.pump();
+  }
+
+  private wait(envelope: MessageEnvelope, dueAt: number, fresh = false): void {
+    // Every entry has the same fields (no spreads), so V8 gives them all one hidden class.
+    this.pending.set(envelope.id, { id: envelope.id, envelope: this.pending.size < ENVELOPES_IN_MEMORY ? envelope : undefined, dueAt, fresh: fresh === true });
   }
 
   /** Messages waiting or in flight. */
@@ -117,7 +132,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   /** Stops starting deliveries and waits up to `timeoutMs` for those in flight. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.timer);
+    this.disarmTimer();
     clearInterval(this.rescanTimer);
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -149,8 +164,6 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     if (this.stopping) {
       return;
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
     const now = Date.now();
     // A full rate window: nothing can start before it opens, whatever is due. Not scanning the
     // queue then keeps each new message O(1) while a backlog waits for the per-minute limit.
@@ -174,6 +187,8 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     // delivery pumps again.
     if (this.inFlight.size < this.options.concurrency) {
       this.armTimer(now);
+    } else {
+      this.disarmTimer();
     }
     if (this.idleWaiters.length > 0 && this.isIdle()) {
       for (const resolve of this.idleWaiters.splice(0)) {
@@ -182,23 +197,42 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
     }
   }
 
-  private begin({ envelope, fresh }: Pending): void {
-    this.pending.delete(envelope.id);
-    const run = this.process(envelope, fresh === true)
+  private begin(item: Pending): void {
+    const { id } = item;
+    this.pending.delete(id);
+    const run = this.attempt(item)
       .catch((error: unknown) => {
         // The outcome could not be recorded (spool I/O): keep the message and try again later.
-        this.options.logger.error({ messageId: envelope.id, err: String(error) }, 'could not record a delivery outcome');
-        this.pending.set(envelope.id, { envelope, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000) });
+        this.options.logger.error({ messageId: id, err: String(error) }, 'could not record a delivery outcome');
+        this.pending.set(id, { ...item, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000), fresh: false });
       })
       .finally(() => {
-        this.inFlight.delete(envelope.id);
+        this.inFlight.delete(id);
         this.pump();
       });
-    this.inFlight.set(envelope.id, run);
+    this.inFlight.set(id, run);
+  }
+
+  private async attempt(item: Pending): Promise<void> {
+    let envelope = item.envelope;
+    if (!envelope) {
+      try {
+        envelope = await this.options.spool.readEnvelope(item.id);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          // Removed from the queue behind the worker's back (an operator): nothing left to deliver.
+          this.options.logger.warn({ messageId: item.id }, 'message no longer in the queue, skipped');
+          return;
+        }
+        throw error;
+      }
+    }
+    await this.process(envelope, item.fresh);
   }
 
   private armTimer(now: number): void {
     if (this.pending.size === 0) {
+      this.disarmTimer();
       return;
     }
     const blockedUntil = Math.max(this.pausedUntil, this.rate?.nextSlotAt(now) ?? 0);
@@ -211,8 +245,24 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
         nextDue = Math.min(nextDue, item.dueAt);
       }
     }
-    this.timer = setTimeout(() => this.pump(), Math.max(0, nextDue - Date.now()));
+    // While the rate window is full every new message pumps with the same wake-up time: keep the
+    // timer. A new one per message, each with a slightly different delay, made Node keep a timer
+    // list per distinct delay (thousands with a backlog).
+    if (this.timer !== undefined && this.timerDueAt === nextDue) {
+      return;
+    }
+    this.disarmTimer();
+    this.timerDueAt = nextDue;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, Math.max(0, nextDue - Date.now()));
     this.timer.unref();
+  }
+
+  private disarmTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private async process(envelope: MessageEnvelope, fresh: boolean): Promise<void> {
@@ -262,7 +312,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
           this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
           logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
         }
-        this.pending.set(envelope.id, { envelope, dueAt });
+        this.wait(envelope, dueAt);
         this.emit('attempt', { id: envelope.id, action: 'retry', attempts: state.attempts, reply: step.reason.reply });
         return;
       }
