@@ -64,10 +64,24 @@ describe('spool: one file per message', () => {
     assert.deepEqual(Buffer.concat(streamed), body);
   });
 
+  test('the SHA-256 is right whether the body was held whole or written in pieces', async () => {
+    const { spool } = await freshSpool();
+    // 300 KiB passes the write size (256 KiB).
+    for (const size of [1, 40 * 1024, 200 * 1024, 300 * 1024]) {
+      for (const piece of [size, 4096]) {
+        const body = randomBytes(size);
+        const envelope = await spool.accept(DRAFT, () => pieces(body, piece));
+        assert.equal(envelope.sha256, sha256(body), `${size} bytes in pieces of ${piece}`);
+        assert.deepEqual(await spool.readBody(envelope), body);
+      }
+    }
+  });
+
   test('an empty body is stored and read back empty', async () => {
     const { spool } = await freshSpool();
     const envelope = await spool.accept(DRAFT, () => Readable.from([]));
     assert.equal(envelope.size, 0);
+    assert.equal(envelope.sha256, sha256(Buffer.alloc(0)));
     assert.deepEqual(await spool.readBody(envelope), Buffer.alloc(0));
     assert.equal(await text(spool.openBody(envelope)), '');
   });
