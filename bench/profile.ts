@@ -33,12 +33,15 @@ try {
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   });
   const cpuBefore = await processCpuSeconds(agent.pid);
+  const splitBefore = await processCpu(agent.pid);
   const result = await runRaw(agent.port, { connections, messages: 1_000_000, size: sizeKiB * KiB, warmUpSeconds: 2, maxSeconds: seconds });
   const cpu = (await processCpuSeconds(agent.pid)) - cpuBefore;
+  const splitAfter = await processCpu(agent.pid);
+  const kernelShare = (splitAfter.system - splitBefore.system) / cpu;
   await agent.stop();
   console.log(
     `${result.sent} messages of ${sizeKiB} KiB on ${connections} connections in ${fixed(result.seconds, 2)} s: ` +
-      `${fixed(result.sent / result.seconds, 1)} msg/s, agent CPU ${fixed((cpu * 1000) / result.sent, 3)} ms per message`,
+      `${fixed(result.sent / result.seconds, 1)} msg/s, agent CPU ${fixed((cpu * 1000) / result.sent, 3)} ms per message (${fixed(100 * kernelShare, 0)} % in the kernel)`,
   );
   const file = (await readdir(profileDir)).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${profileDir}`);
@@ -50,9 +53,14 @@ try {
 
 /** utime + stime of a process, from /proc. */
 async function processCpuSeconds(pid: number): Promise<number> {
+  const { user, system } = await processCpu(pid);
+  return user + system;
+}
+
+async function processCpu(pid: number): Promise<{ user: number; system: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 function summarize(profile: CpuProfile): void {
