@@ -34,14 +34,17 @@ try {
   });
   const cpuBefore = await processCpuSeconds(agent.pid);
   const splitBefore = await processCpu(agent.pid);
+  const clientBefore = process.cpuUsage();
   const result = await runRaw(agent.port, { connections, messages: 1_000_000, size: sizeKiB * KiB, warmUpSeconds: 2, maxSeconds: seconds });
+  const client = process.cpuUsage(clientBefore);
   const cpu = (await processCpuSeconds(agent.pid)) - cpuBefore;
   const splitAfter = await processCpu(agent.pid);
   const kernelShare = (splitAfter.system - splitBefore.system) / cpu;
   await agent.stop();
   console.log(
     `${result.sent} messages of ${sizeKiB} KiB on ${connections} connections in ${fixed(result.seconds, 2)} s: ` +
-      `${fixed(result.sent / result.seconds, 1)} msg/s, agent CPU ${fixed((cpu * 1000) / result.sent, 3)} ms per message (${fixed(100 * kernelShare, 0)} % in the kernel)`,
+      `${fixed(result.sent / result.seconds, 1)} msg/s, agent CPU ${fixed((cpu * 1000) / result.sent, 3)} ms per message (${fixed(100 * kernelShare, 0)} % in the kernel); ` +
+      `load generator ${fixed((client.user + client.system) / 1000 / result.sent, 3)} ms per message (warm-up included)`,
   );
   const file = (await readdir(profileDir)).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${profileDir}`);
