@@ -102,15 +102,26 @@ function noLineEnd(data: Buffer, from: number): boolean {
 
 let installed: ((chunk: Buffer, done: Done) => void) | undefined;
 
-/** Puts the scanner in place of smtp-server's own (once; later calls do nothing). */
-export function installDataScanner(): void {
-  if (installed) return;
+/**
+ * Puts the scanner in place of smtp-server's own (once). Returns false, leaving smtp-server's
+ * method alone, when the parser no longer has the internals the scanner relies on (an smtp-server
+ * update): the relay then works as before, only slower, and the differential test fails.
+ */
+export function installDataScanner(): boolean {
+  if (installed) return true;
   const proto = SMTPStream.prototype;
-  if (typeof proto._feedDataStream !== 'function' || typeof proto._endDataMode !== 'function' || typeof proto._countDataBytes !== 'function') {
-    throw new Error('smtp-server changed its SMTPStream internals: edge-agent/intake/dataScanner.ts needs a review');
+  const fields = new SMTPStream();
+  if (
+    typeof proto._feedDataStream !== 'function' ||
+    typeof proto._endDataMode !== 'function' ||
+    typeof proto._countDataBytes !== 'function' ||
+    !('_lastBytes' in fields && '_atDataStart' in fields && '_dataStream' in fields)
+  ) {
+    return false;
   }
   installed = proto._feedDataStream;
   proto._feedDataStream = feedData;
+  return true;
 }
 
 /** smtp-server's own method (for the differential test), and the scanner. */

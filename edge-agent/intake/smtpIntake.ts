@@ -66,7 +66,9 @@ export class SmtpIntake {
     private readonly logger: Logger,
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
-    installDataScanner();
+    if (!installDataScanner()) {
+      logger.warn('smtp-server changed its parser internals: using its own DATA parser (slower); see edge-agent/intake/dataScanner.ts');
+    }
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
     this.deadlines = new ProgressDeadlines(options.idleTimeoutMs * 2, (id) => this.noProgress(id));
