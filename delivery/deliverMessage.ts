@@ -6,6 +6,7 @@ import { UpstreamSecretError } from './errors.ts';
 import type { DeliveryLogger } from './logger.ts';
 import { rewriteStreamForSendAs } from './sendAsStream.ts';
 import { SubmitError, type Submitter, type UpstreamFailureReport } from './smtp/submission.ts';
+import { traceHeader, withTraceHeader } from './traceHeader.ts';
 
 export interface RecipientOutcome {
   rcpt: string;
@@ -37,7 +38,7 @@ export interface DeliveryRequest {
 
 /**
  * One delivery attempt, the same for every path (embedded worker, SQS worker, Lambda): apply the
- * client's send-as, submit, and sort every recipient into accepted / rejected / deferred.
+ * client's send-as, put the relay's Received: field on top, submit, and sort every recipient into accepted / rejected / deferred.
  */
 export async function deliverMessage(request: DeliveryRequest, submitter: Submitter, logger: DeliveryLogger): Promise<AttemptOutcome> {
   const { envelope } = request;
@@ -45,7 +46,7 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   const context = { sender: from, mailbox: request.mailbox };
   const started = Date.now();
   const body = request.openBody();
-  const raw = envelope.sendAs ? rewriteStreamForSendAs(body, envelope.sendAs) : body;
+  const raw = withTraceHeader(envelope.sendAs ? rewriteStreamForSendAs(body, envelope.sendAs) : body, traceHeader(envelope));
   // A failing source (unreadable file, broken S3 stream) surfaces through the submission.
   body.on('error', () => undefined);
   try {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { findHeaderEnd, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
@@ -10,6 +9,7 @@ import { HELP_REPLY, openSession, queuedId, quit } from '../intake/helpers/smtpS
 import { FROM, TO } from './hostileClients.ts';
 import { assertStillServes } from './runEntry.ts';
 import { integerFromEnv, SeededRandom } from './seededRandom.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 /**
  * A short, replayable fuzz run. Every run with the same SMARTHOST_FUZZ_SEED sends the same
@@ -307,7 +307,7 @@ describe(`fuzz, seed ${SEED} (replay: SMARTHOST_FUZZ_SEED=${SEED} SMARTHOST_FUZZ
           }
           const id = queuedId(replies[0] ?? '');
           await target.worker.whenIdle();
-          const stored = await readFile(join(target.config.outbox.dir, `${id}.eml`), 'latin1');
+          const stored = (await readOutboxMessage(target.config.outbox.dir, id)).toString('latin1');
           assert.equal(stored, policy === 'normalize' ? normalized(kept) : kept, `stored bytes: ${context}`);
         }
       } finally {

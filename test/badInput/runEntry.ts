@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
@@ -8,6 +7,7 @@ import { HELP_REPLY, queuedId, quit } from '../intake/helpers/smtpSession.ts';
 import { eventually } from './eventually.ts';
 import { FROM, TO } from './hostileClients.ts';
 import { isProgrammed, type AgentSetup, type BadInput, type EntryContext, type ExpectedReply, type Opening, type ScriptedEntry, type SetupFiles } from './types.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 /** One agent per setup, started when an entry first needs it. */
 export class AgentPool {
@@ -113,10 +113,10 @@ export async function outboxMessages(agent: TestAgent): Promise<string[]> {
   return (await listDir(agent.config.outbox.dir)).filter((name) => name.endsWith('.eml'));
 }
 
-/** Contents (latin1) of the outbox messages not in `before`, in arrival order. */
+/** Contents (latin1, below the relay's trace field) of the outbox messages not in `before`, in arrival order. */
 export async function newMessages(agent: TestAgent, before: readonly string[]): Promise<string[]> {
   const added = (await outboxMessages(agent)).filter((name) => !before.includes(name)).sort();
-  return Promise.all(added.map((name) => readFile(join(agent.config.outbox.dir, name), 'latin1')));
+  return Promise.all(added.map(async (name) => (await readOutboxMessage(agent.config.outbox.dir, name.slice(0, -'.eml'.length))).toString('latin1')));
 }
 
 /** Nothing half-written is left in spool/tmp (checked until the clean-up after a close has run). */
@@ -130,5 +130,5 @@ export async function assertStillServes(agent: TestAgent, label: string): Promis
   const raw = `From: ${FROM}\r\nTo: ${TO}\r\nSubject: still serving after ${label}\r\n\r\nscan attached\r\n`;
   const id = queuedId(await sendRaw(agent.address.port, FROM, [TO], raw));
   await agent.worker.whenIdle();
-  assert.equal(await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1'), raw);
+  assert.equal((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), raw);
 }

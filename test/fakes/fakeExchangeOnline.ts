@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { splitRelayTrace } from '../helpers/relayTrace.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
@@ -99,7 +100,12 @@ export interface CapturedMessage {
   rcptTo: string[];
   /** Exactly the bytes after dot-unstuffing, without the terminating `.` line. */
   raw: Buffer;
-  /** SHA-256 of `raw`, lowercase hex. */
+  /** The Received: field smarthost put on top of `raw` (its first field), when there is one. */
+  relayTrace: string | undefined;
+  /**
+   * SHA-256 (lowercase hex) of `raw` without `relayTrace`: the message as the relay got it from
+   * the device, which is what tests compare with what they sent.
+   */
   sha256: string;
   auth: SessionAuth;
   receivedAt: Date;
@@ -363,7 +369,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '',
         rcptTo: envelope.rcptTo.map((r) => r.address),
         raw,
-        sha256: createHash('sha256').update(raw).digest('hex'),
+        ...splitRelayTraceOf(raw),
         auth: { ...auth },
         receivedAt: new Date(now()),
         sessionId: session.id,
@@ -500,4 +506,9 @@ function limitAuthLine(conn: { handler_AUTH(command: Buffer, callback: () => voi
     }
     handle(command, callback);
   };
+}
+
+function splitRelayTraceOf(raw: Buffer): { relayTrace: string | undefined; sha256: string } {
+  const { trace, message } = splitRelayTrace(raw);
+  return { relayTrace: trace, sha256: createHash('sha256').update(message).digest('hex') };
 }

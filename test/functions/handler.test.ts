@@ -250,8 +250,8 @@ describe('delivery Lambda handler with fixture SQS events', () => {
 
     assert.deepEqual(result, { batchItemFailures: [] });
     assert.deepEqual(
-      rig.exo.messages.slice(messagesBefore).map((m) => ({ rcptTo: m.rcptTo, sha256: m.sha256, size: m.raw.length })),
-      [{ rcptTo: ['you@contoso.com'], sha256: pointer.sha256, size: pointer.size }],
+      rig.exo.messages.slice(messagesBefore).map((m) => ({ rcptTo: m.rcptTo, sha256: m.sha256, size: m.raw.length - (m.relayTrace?.length ?? 0), traced: m.relayTrace?.includes(`by smarthost id ${message.envelope.id};`) })),
+      [{ rcptTo: ['you@contoso.com'], sha256: pointer.sha256, size: pointer.size, traced: true }],
     );
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: pointer.bucket }));
     assert.equal(listed.KeyCount, 0);

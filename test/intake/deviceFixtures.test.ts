@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { BARE_CR_OR_LF, bareLfToCrlf, dataPayload } from './helpers/messageBytes.ts';
 import { openSession, queuedId, quit, startData } from './helpers/smtpSession.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 const FIXTURES = new URL('../fixtures/devices/', import.meta.url);
 const names = (await readdir(FIXTURES)).filter((name) => name.endsWith('.eml')).sort();
@@ -42,7 +43,7 @@ describe('device fixtures through the intake (bareNewlines: normalize)', () => {
     await quit(client);
     await agent.worker.whenIdle();
     return {
-      stored: await readFile(join(agent.config.outbox.dir, `${id}.eml`)),
+      stored: await readOutboxMessage(agent.config.outbox.dir, id),
       envelope: JSON.parse(await readFile(join(agent.config.outbox.dir, `${id}.envelope.json`), 'utf8')) as { mailFrom: string; rcptTo: string[] },
     };
   }

@@ -8,6 +8,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { HeldSubmitter } from './helpers/heldSubmitter.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const STORE_FAILED = '451 4.3.0 Could not store the message, try again later';
@@ -117,7 +118,7 @@ describe('durable spool: a failed write is answered 451 and leaves nothing behin
     disk = 'ok';
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
     await agent.worker.whenIdle();
-    assert.deepEqual(await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1'), body);
+    assert.deepEqual((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), body);
     await quit(client);
   });
 

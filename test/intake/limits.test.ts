@@ -6,6 +6,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { ehloCapabilities, openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 const MAX_MESSAGE = 64 * 1024;
 const TOO_BIG = '552 5.3.4 Message size exceeds fixed maximum message size';
@@ -50,7 +51,7 @@ describe('intake limits', () => {
     assert.equal(body.length, MAX_MESSAGE);
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
     await agent.worker.whenIdle();
-    assert.equal(await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1'), body);
+    assert.equal((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), body);
     await quit(client);
   });
 

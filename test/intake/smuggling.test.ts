@@ -6,6 +6,7 @@ import type { BareNewlinePolicy } from '../../edge-agent/intake/lineEndings.ts';
 import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
 import { BARE_CR_OR_LF, listDir } from './helpers/messageBytes.ts';
 import { HELP_REPLY, openSession, queuedId, quit, repliesUntil, sendMessage, startData } from './helpers/smtpSession.ts';
+import { readOutboxMessage } from '../helpers/relayTrace.ts';
 
 /** Fake ends of data: each would end DATA on a server that takes a bare CR or LF as a line end. */
 const FAKE_ENDS = ['\n.\n', '\n.\r\n', '\r\n.\n', '\r.\r', '\r.\r\n', '\r\n.\r', '\n..\n'];
@@ -64,7 +65,7 @@ smugglingSuite('normalize', async (agent, fakeEnd) => {
   const id = queuedId(replies[0] ?? '');
   assert.deepEqual(await newOutboxIds(agent, outboxBefore), [id], 'exactly one message reached the outbox');
 
-  const stored = await readFile(join(agent.config.outbox.dir, `${id}.eml`), 'latin1');
+  const stored = (await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1');
   // Every variant becomes the line "." between CRLFs: bare CR and LF are line ends, and
   // smtp-server removed the stuffing dot of "\n..\n" because it starts a line after the LF.
   // The CRLF that opens the real end of data ends the message's last (empty) line.
@@ -76,7 +77,7 @@ smugglingSuite('normalize', async (agent, fakeEnd) => {
 
   const next = queuedId(await sendMessage(client, DEVICE.from, DEVICE.to, FOLLOW_UP));
   assert.deepEqual(await newOutboxIds(agent, outboxBefore), [id, next].sort());
-  assert.equal(await readFile(join(agent.config.outbox.dir, `${next}.eml`), 'latin1'), FOLLOW_UP);
+  assert.equal((await readOutboxMessage(agent.config.outbox.dir, next)).toString('latin1'), FOLLOW_UP);
   await quit(client);
 });
 

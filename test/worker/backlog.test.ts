@@ -8,6 +8,7 @@ import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import { Spool } from '../../edge-agent/spool/spool.ts';
 import { LocalDeliveryWorker } from '../../edge-agent/worker/localDeliveryWorker.ts';
+import { splitRelayTrace } from '../helpers/relayTrace.ts';
 
 /**
  * With a backlog the worker keeps only ids of the later messages and reads each envelope from the
@@ -51,7 +52,9 @@ describe('local delivery worker with a backlog', () => {
         const chunks: Buffer[] = [];
         for await (const chunk of message.raw) chunks.push(chunk as Buffer);
         assert.ok(!delivered.has(message.id), `${message.id} delivered twice`);
-        delivered.set(message.id, { from: message.from, to: message.to, body: Buffer.concat(chunks).toString() });
+        const { trace, message: below } = splitRelayTrace(Buffer.concat(chunks));
+        assert.match(trace ?? '', new RegExp(`by smarthost id ${message.id};`), 'each message carries its own envelope\'s trace field');
+        delivered.set(message.id, { from: message.from, to: message.to, body: below.toString() });
         return { accepted: message.to, rejected: [] };
       },
       close: async () => undefined,
