@@ -10,6 +10,7 @@ import { SmtpReplyError } from '../smtpReplyError.ts';
 import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
 import { installDataScanner } from './dataScanner.ts';
+import { installServerReplies } from './serverReplies.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
@@ -66,6 +67,9 @@ export class SmtpIntake {
     private readonly logger: Logger,
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
+    if (!installServerReplies()) {
+      logger.warn("smtp-server changed its reply writer: some of its replies go out without an enhanced status code; see edge-agent/intake/serverReplies.ts");
+    }
     if (!installDataScanner()) {
       logger.warn('smtp-server changed its parser internals: using its own DATA parser (slower); see edge-agent/intake/dataScanner.ts');
     }

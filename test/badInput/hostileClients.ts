@@ -16,7 +16,7 @@ export const FROM = 'scanner@contoso.com';
 export const TO = 'alice@contoso.com';
 export const HELPDESK = { username: 'helpdesk', password: 'helpdesk-pass-7c1d' };
 
-export const IDLE_REPLY = '421 Timeout - closing connection';
+export const IDLE_REPLY = '421 4.4.2 Idle too long: closing connection';
 export const NO_PROGRESS_REPLY = '421 4.4.2 Too slow, no progress: closing connection';
 /** The message another device sends while tricklers hold their address's connections. */
 export const TRICKLE_BYSTANDER = 'Subject: sent while tricklers hold their slots\r\n\r\nok\r\n';

@@ -135,7 +135,7 @@ describe('listen.idleTimeout', () => {
     const started = Date.now();
     // No sleep here: the server's own timer produces the reply this waits for. It is
     // smtp-server's reply and carries no enhanced code.
-    assert.deepEqual(await client.read(1), ['421 Timeout - closing connection']);
+    assert.deepEqual(await client.read(1), ['421 4.4.2 Idle too long: closing connection']);
     await client.whenClosed();
     assert.ok(Date.now() - started >= 900, `closed after ${Date.now() - started} ms`);
   });
