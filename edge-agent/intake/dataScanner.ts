@@ -18,10 +18,11 @@ const HOLD_BACK = 4;
  * are byte for byte the same for every way the input can be split into chunks
  * (test/intake/dataScanner.test.ts feeds both versions the same random splits).
  *
- * Two things differ, both inside the method: escaped dots are all removed in one pass instead of
- * one event-loop turn per dot, and a chunk is only joined with the previous chunk's last bytes when
+ * Three things differ, all inside the method: escaped dots are all removed in one pass instead of
+ * one event-loop turn per dot; a chunk is only joined with the previous chunk's last bytes when
  * those could start a terminator or an escape (a CR or LF among them), not every time, which saved
- * copying every 64 KiB read of a large body.
+ * copying every 64 KiB read of a large body; and so the bytes of a body still arriving may reach
+ * the data stream up to 4 bytes sooner (a body that never ends is never stored either way).
  */
 function feedData(this: SMTPStream, chunk: Buffer, done: Done): void {
   const out = this._dataStream!;
