@@ -9,6 +9,7 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent } from './lib/agent.ts';
+import { cpuTimes } from './lib/procMemory.ts';
 import { KiB, runRaw } from './lib/smtpLoad.ts';
 import { fixed, formatTable } from './lib/table.ts';
 import { startFakeUpstream } from './lib/upstream.ts';
@@ -32,14 +33,14 @@ try {
     upstream: { ...upstream.upstream, rateLimit: { perMinute: 30, connections: 3 } },
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   });
-  const cpuBefore = await processCpuSeconds(agent.pid);
-  const splitBefore = await processCpu(agent.pid);
+  const before = await cpuTimes(agent.pid);
   const clientBefore = process.cpuUsage();
   const result = await runRaw(agent.port, { connections, messages: 1_000_000, size: sizeKiB * KiB, warmUpSeconds: 2, maxSeconds: seconds });
   const client = process.cpuUsage(clientBefore);
-  const cpu = (await processCpuSeconds(agent.pid)) - cpuBefore;
-  const splitAfter = await processCpu(agent.pid);
-  const kernelShare = (splitAfter.system - splitBefore.system) / cpu;
+  const after = await cpuTimes(agent.pid);
+  const kernel = after.system - before.system;
+  const cpu = after.user - before.user + kernel;
+  const kernelShare = kernel / cpu;
   await agent.stop();
   console.log(
     `${result.sent} messages of ${sizeKiB} KiB on ${connections} connections in ${fixed(result.seconds, 2)} s: ` +
@@ -52,18 +53,6 @@ try {
   console.log(`\nprofile: ${join(profileDir, file)}`);
 } finally {
   await upstream.close();
-}
-
-/** utime + stime of a process, from /proc. */
-async function processCpuSeconds(pid: number): Promise<number> {
-  const { user, system } = await processCpu(pid);
-  return user + system;
-}
-
-async function processCpu(pid: number): Promise<{ user: number; system: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 function summarize(profile: CpuProfile): void {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 
 /** Who the relay says it is in its trace line ("by"). */
-export const RELAY_NAME = 'smarthost';
+const RELAY_NAME = 'smarthost';
 
 /**
  * The Received: field the relay puts on top of a message it forwards (RFC 5321 section 4.4: a

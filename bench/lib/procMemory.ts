@@ -35,10 +35,20 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
   if (status === undefined || stat === undefined) return undefined;
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
-  // Fields after the parenthesised command name, which may itself contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(stat);
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0);
   return { pid, name, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), pssKiB: pss ?? 0, cpuSeconds: ticks / TICKS_PER_SECOND };
+}
+
+/** A process's own CPU time (children not included), seconds, split into user and kernel time. */
+export async function cpuTimes(pid: number): Promise<{ user: number; system: number }> {
+  const fields = statFields(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
+}
+
+/** The fields of /proc/PID/stat after the parenthesised command name, which may itself contain spaces. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** `root` and every process below it (by parent pid). */
@@ -48,7 +58,7 @@ export async function processTree(root: number): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
     if (stat === undefined) continue;
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const ppid = Number(statFields(stat)[1]);
     const list = parents.get(ppid) ?? [];
     list.push(Number(entry));
     parents.set(ppid, list);

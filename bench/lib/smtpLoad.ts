@@ -137,21 +137,25 @@ export interface LoadResult {
   latencies: number[];
 }
 
+/** `spec.warmUpSeconds` of 1 KiB messages, one sender per connection, each one message at a time. */
+async function warmUp(spec: LoadSpec, senders: ((message: Buffer) => Promise<unknown>)[]): Promise<void> {
+  if (spec.warmUpSeconds === undefined) return;
+  const small = messageOf(KiB, -1);
+  const until = Date.now() + spec.warmUpSeconds * 1000;
+  await Promise.all(
+    senders.map(async (send) => {
+      do await send(small);
+      while (Date.now() < until);
+    }),
+  );
+}
+
 /** C raw-socket sessions share N messages of size S; each session sends one message at a time. */
 export async function runRaw(port: number, spec: LoadSpec): Promise<LoadResult> {
   const message = messageOf(spec.size, 0);
   const sessions = await Promise.all(Array.from({ length: spec.connections }, () => Session.open(port)));
   try {
-    if (spec.warmUpSeconds !== undefined) {
-      const small = messageOf(KiB, -1);
-      const until = Date.now() + spec.warmUpSeconds * 1000;
-      await Promise.all(
-        sessions.map(async (s) => {
-          do await s.send(small);
-          while (Date.now() < until);
-        }),
-      );
-    }
+    await warmUp(spec, sessions.map((s) => (small) => s.send(small)));
     const latencies: number[] = [];
     let next = 0;
     spec.onStart?.();
@@ -178,16 +182,8 @@ export async function runNodemailer(port: number, spec: LoadSpec): Promise<LoadR
   const transport = createTransport({ host: '127.0.0.1', port, pool: true, maxConnections: spec.connections, maxMessages: Infinity, ignoreTLS: true });
   try {
     const message = messageOf(spec.size, 0);
-    if (spec.warmUpSeconds !== undefined) {
-      const small = messageOf(KiB, -1);
-      const until = Date.now() + spec.warmUpSeconds * 1000;
-      await Promise.all(
-        Array.from({ length: spec.connections }, async () => {
-          do await transport.sendMail({ envelope: { from: SENDER, to: [RECIPIENT] }, raw: small });
-          while (Date.now() < until);
-        }),
-      );
-    }
+    const sendSmall = (small: Buffer) => transport.sendMail({ envelope: { from: SENDER, to: [RECIPIENT] }, raw: small });
+    await warmUp(spec, Array.from({ length: spec.connections }, () => sendSmall));
     spec.onStart?.();
     const started = process.hrtime.bigint();
     const deadline = spec.maxSeconds === undefined ? Infinity : Date.now() + spec.maxSeconds * 1000;

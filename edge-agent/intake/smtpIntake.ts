@@ -36,13 +36,6 @@ interface SessionInfo {
   ip: string;
 }
 
-/** The parts of smtp-server's (untyped) connection object used to close a connection that makes no progress. */
-interface ServerConnection {
-  id: string;
-  send(code: number, text: string): void;
-  close(): void;
-}
-
 /**
  * The SMTP server devices talk to. It decides who may relay, enforces the limits, streams each
  * body into the spool, and answers 250 only once the spool has made the message durable.
@@ -157,8 +150,7 @@ export class SmtpIntake {
       this.deadlines.progress(sessionId);
       return;
     }
-    const connections = (this.server as unknown as { connections: Set<ServerConnection> }).connections;
-    for (const connection of connections) {
+    for (const connection of this.server.connections) {
       if (connection.id === sessionId) {
         const info = this.sessions.get(sessionId);
         this.logger.warn({ ip: info?.ip, client: info?.rule.name, timeoutMs: this.options.idleTimeoutMs * 2 }, 'connection closed: no message and no data for twice the idle timeout');

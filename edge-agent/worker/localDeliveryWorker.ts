@@ -113,7 +113,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
 
   private wait(envelope: MessageEnvelope, dueAt: number, fresh = false): void {
     // Every entry has the same fields (no spreads), so V8 gives them all one hidden class.
-    this.pending.set(envelope.id, { id: envelope.id, envelope: this.pending.size < ENVELOPES_IN_MEMORY ? envelope : undefined, dueAt, fresh: fresh === true });
+    this.pending.set(envelope.id, { id: envelope.id, envelope: this.pending.size < ENVELOPES_IN_MEMORY ? envelope : undefined, dueAt, fresh });
   }
 
   /** Messages waiting or in flight. */

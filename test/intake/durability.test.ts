@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { openFd } from '../../edge-agent/spool/spoolFile.ts';
+import { envelopeTrailer, openFd } from '../../edge-agent/spool/spoolFile.ts';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -57,7 +57,8 @@ describe('durable spool: the 250 comes after the message is on disk', () => {
     const receivedAt = Date.parse(envelope.receivedAt);
     // The ISO string keeps milliseconds, so the stamp lies between sending and the reply.
     assert.ok(receivedAt >= sentAt - 1 && receivedAt <= repliedAt, `receivedAt ${envelope.receivedAt}`);
-    assert.ok((await stat(join(queueDir, `${id}.msg`))).size > envelope.size);
+    // Body, then exactly the envelope trailer: nothing else in the file.
+    assert.equal((await stat(join(queueDir, `${id}.msg`))).size, envelope.size + envelopeTrailer(envelope).length);
     assert.deepEqual(await listDir(join(agent.config.spool.dir, 'tmp')), [], 'nothing left in tmp');
     await quit(client);
   });
