@@ -1,7 +1,7 @@
 /**
  * Cloud path benchmark: the numbers the serverless issue's closing note asks for.
  *
- *   (a) the Lambda bundle: functions/delivery/handler.ts built with esbuild the way the CDK
+ *   (a) the Lambda bundle: functions/lambda/handler.ts built with esbuild the way the CDK
  *       construct (infra/constructs/DeliveryFunction.ts) has NodejsFunction build it, size in bytes;
  *   (b) the time to import that bundle in a fresh `node` process (the cold start's module part),
  *       median of 5, with and without --enable-source-maps (the function's NODE_OPTIONS);
@@ -24,13 +24,13 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { build, type Metafile } from 'esbuild';
 import { createTransport } from 'nodemailer';
 import { FUNCTION_ENV } from '../contract/cloudResources.ts';
-import { startLocalS3 } from '../test/aws/localS3.ts';
-import { startLocalSqs } from '../test/aws/localSqs.ts';
-import { startTestAgent } from '../test/helpers/agentHarness.ts';
+import { startLocalS3 } from '../testbed/aws/localS3.ts';
+import { startLocalSqs } from '../testbed/aws/localSqs.ts';
+import { startTestAgent } from '../testbed/helpers/agentHarness.ts';
 
 const quick = process.argv.includes('--quick');
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const ENTRY = join(REPO, 'functions/delivery/handler.ts');
+const ENTRY = join(REPO, 'functions/lambda/handler.ts');
 const KiB = 1024;
 
 /**

@@ -24,7 +24,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cpus, loadavg } from 'node:os';
-import { caPem } from '../test/fakes/tlsFixtures.ts';
+import { caPem } from '../testbed/fakes/tlsFixtures.ts';
 import { killAgentsNow, startAgent } from './lib/agent.ts';
 import { abortPostfixNow, findPostfix, startPostfix, type PostfixTools } from './lib/postfix.ts';
 import { TreeSampler, type MemoryReport } from './lib/procMemory.ts';

@@ -4,8 +4,8 @@
  * by hand. Limits are off: no per-minute rate, no per-mailbox connection cap. Captured bodies are
  * counted and dropped at once, so gigabytes of benchmark mail do not pile up in memory.
  */
-import type { CapturedMessage } from '../test/fakes/fakeExchangeOnline.ts';
-import { BASIC_PASSWORD, RELAY_MAILBOX, startExchangeOnlineRig } from '../test/helpers/exchangeOnlineRig.ts';
+import type { CapturedMessage } from '../testbed/fakes/fakeExchangeOnline.ts';
+import { BASIC_PASSWORD, RELAY_MAILBOX, startExchangeOnlineRig } from '../testbed/helpers/exchangeOnlineRig.ts';
 import type { UpstreamReply, UpstreamRequest } from './lib/upstreamProtocol.ts';
 
 const rig = await startExchangeOnlineRig({ maxConnectionsPerMailbox: 1_000_000 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
-import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
+import { submitterForUpstream } from '../delivery/submitterForUpstream.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
 import type { SqsForwarder } from './forwarder/sqsForwarder.ts';
@@ -10,17 +10,20 @@ import type { CloudForwardingOptions } from './forwarder/startCloudForwarding.ts
 import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
-import { LocalDeliveryWorker } from './worker/localDeliveryWorker.ts';
-import { OutboxSubmitter } from './worker/outboxSubmitter.ts';
+import { SpoolDeliveryLoop } from './spool-delivery/spoolDeliveryLoop.ts';
+import { OutboxSubmitter } from './spool-delivery/outboxSubmitter.ts';
 
-/** What takes messages out of the spool: the local delivery worker or the SQS forwarder. */
-export type SpoolConsumer = LocalDeliveryWorker | SqsForwarder;
+/** Writes to the outbox (or a test's submitter) at once: local disk, no mailbox limit to respect. */
+const OUTBOX_CONNECTIONS = 4;
+
+/** What takes messages out of the spool: the spool delivery loop or the SQS forwarder. */
+export type SpoolConsumer = SpoolDeliveryLoop | SqsForwarder;
 
 export interface RunningAgent {
   address: AddressInfo;
   spool: Spool;
-  /** The local delivery worker (queue.kind local). */
-  worker: LocalDeliveryWorker;
+  /** The spool delivery loop (queue.kind local). */
+  deliveryLoop: SpoolDeliveryLoop;
   /** The SQS forwarder (queue.kind sqs). */
   forwarder: SqsForwarder;
   /** Graceful stop: 421 to new connections, in-flight transactions and hand-overs finish (up to timeoutMs). */
@@ -47,19 +50,14 @@ export async function submitterFor(
       { outbox: config.outbox.dir },
       'no upstream configured: accepted mail is written to the outbox folder, not sent. Configure upstream to deliver to Microsoft 365.',
     );
-    return { submitter: new OutboxSubmitter(config.outbox.dir), connections: 4 };
+    return { submitter: new OutboxSubmitter(config.outbox.dir), connections: OUTBOX_CONNECTIONS };
   }
-  if ('secretArn' in upstream) {
-    // Loaded only here: it brings the AWS SDK's Secrets Manager client.
-    const { SecretUpstreamSubmitter } = await import('../delivery/secretUpstreamSubmitter.ts');
-    // The secret's own rateLimit is not known before it is read; Exchange Online allows 3.
-    return { submitter: new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: 300 }), connections: 3 };
-  }
-  const { submitter, mailbox } = createUpstreamSubmitter(upstream);
-  return { submitter, mailbox, connections: upstream.rateLimit.connections, perMinute: upstream.rateLimit.perMinute };
+  const chosen = await submitterForUpstream(upstream);
+  // A secret's mailbox is known only once the secret is read: operator hints then go without it.
+  return { ...chosen, mailbox: 'secretArn' in upstream ? undefined : await chosen.mailbox() };
 }
 
-/** Wires intake → spool → (local worker → upstream | SQS forwarder) and starts listening. */
+/** Wires intake → spool → (delivery loop → upstream | SQS forwarder) and starts listening. */
 export async function startAgent(config: AgentConfig, deps: AgentDependencies): Promise<RunningAgent> {
   const { logger } = deps;
   const spool = new Spool({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, ...deps.spoolOptions });
@@ -67,7 +65,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
 
   let onAccepted: (envelope: MessageEnvelope) => void;
   let stopConsumer: (timeoutMs: number) => Promise<void>;
-  let worker: LocalDeliveryWorker | undefined;
+  let deliveryLoop: SpoolDeliveryLoop | undefined;
   let forwarder: SqsForwarder | undefined;
   let upstreamName: string;
 
@@ -80,8 +78,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: 4, perMinute: undefined } : await submitterFor(config, logger);
-    const localWorker = new LocalDeliveryWorker({
+    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: OUTBOX_CONNECTIONS, perMinute: undefined } : await submitterFor(config, logger);
+    const loop = new SpoolDeliveryLoop({
       spool,
       submitter: chosen.submitter,
       logger,
@@ -91,11 +89,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,
     });
-    await localWorker.start(queued);
-    worker = localWorker;
-    onAccepted = (envelope) => localWorker.enqueue(envelope);
+    await loop.start(queued);
+    deliveryLoop = loop;
+    onAccepted = (envelope) => loop.enqueue(envelope);
     stopConsumer = async (timeoutMs) => {
-      await localWorker.stop(timeoutMs);
+      await loop.stop(timeoutMs);
       await chosen.submitter.close();
     };
     upstreamName = config.upstream ? ('secretArn' in config.upstream ? config.upstream.secretArn : config.upstream.host) : 'outbox';
@@ -126,9 +124,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   return {
     address,
     spool,
-    get worker(): LocalDeliveryWorker {
-      if (!worker) throw new Error('queue.kind is sqs: there is no local delivery worker');
-      return worker;
+    get deliveryLoop(): SpoolDeliveryLoop {
+      if (!deliveryLoop) throw new Error('queue.kind is sqs: there is no spool delivery loop');
+      return deliveryLoop;
     },
     get forwarder(): SqsForwarder {
       if (!forwarder) throw new Error('queue.kind is local: there is no SQS forwarder');
@@ -138,7 +136,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       await intake.close(timeoutMs);
       await stopConsumer(timeoutMs);
       await spool.close();
-      logger.info({ queued: worker?.depth ?? forwarder?.depth ?? 0 }, 'smarthost stopped');
+      logger.info({ queued: deliveryLoop?.depth ?? forwarder?.depth ?? 0 }, 'smarthost stopped');
     },
   };
 }

@@ -32,7 +32,7 @@ export interface SmarthostStackProps extends StackProps {
   readonly customerManagedKey?: boolean;
   /** @default - any principal of this account allowed by its own policy (see AgentTrust) */
   readonly agentTrust?: AgentTrust;
-  /** @default - `functions/delivery/handler.ts` (see DeliveryFunctionProps.entry) */
+  /** @default - `functions/lambda/handler.ts` (see DeliveryFunctionProps.entry) */
   readonly deliveryFunctionEntry?: string;
 }
 
@@ -95,7 +95,7 @@ export class SmarthostStack extends Stack {
     output('DeadLetterQueueArn', this.mailQueue.deadLetterQueue.queueArn, 'Source of a redrive');
     output('BucketName', this.bodyBucket.bucket.bucketName, 'Bodies too large for SQS (queue.sqs.bucket)');
     output('SecretArn', this.upstreamSecret.secretArn, 'Put the upstream JSON here (aws secretsmanager put-secret-value)');
-    output('LedgerTableName', this.ledger.table.tableName, 'Delivery records (queue.sqs.idempotencyTable for smarthost worker)');
+    output('LedgerTableName', this.ledger.table.tableName, 'Delivery records (queue.sqs.ledgerTable for smarthost worker)');
     output('AgentRoleArn', this.agentAccess.role.roleArn, 'The role the office agent assumes');
     output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarms are published here');
     output('DashboardName', this.alarms.dashboard.dashboardName, 'CloudWatch dashboard');

@@ -10,7 +10,7 @@ export interface CreateAppOptions {
   readonly outdir?: string;
   /** @default process.env */
   readonly env?: NodeJS.ProcessEnv;
-  /** @default - functions/delivery/handler.ts */
+  /** @default - functions/lambda/handler.ts */
   readonly deliveryFunctionEntry?: string;
 }
 

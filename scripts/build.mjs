@@ -7,7 +7,7 @@ import { build } from 'esbuild';
 
 await rm('dist', { recursive: true, force: true });
 await build({
-  entryPoints: { smarthost: 'edge-agent/main.ts' },
+  entryPoints: { smarthost: 'cli/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',

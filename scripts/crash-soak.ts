@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CrashReport, RunFigures } from '../test/crash/crashReport.ts';
+import type { CrashReport, RunFigures } from '../testbed/crash/crashReport.ts';
 
 const MIN_ROUNDS = 50;
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
-import { BUNDLE, writeConfig } from '../../test/helpers/agentProcess.ts';
+import { BUNDLE, writeConfig } from '../../testbed/helpers/agentProcess.ts';
 
 /** The bundled agent (`dist/smarthost.mjs`, what `npm start` runs) in a spool of its own. */
 export interface BenchAgent {

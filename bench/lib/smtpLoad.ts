@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { createTransport } from 'nodemailer';
-import { ReplyLines } from '../../test/helpers/replyLines.ts';
+import { ReplyLines } from '../../testbed/helpers/replyLines.ts';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

@@ -1,6 +1,6 @@
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentConfig } from '../config/agentConfigSchema.ts';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../../config-toolkit/configError.ts';
 import { listDeadLetters } from './listDeadLetters.ts';
 import { redriveDeadLetters } from './redrive.ts';
 

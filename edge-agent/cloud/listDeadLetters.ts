@@ -4,7 +4,7 @@ import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 /** SQS returns at most this many messages per ReceiveMessage. */
 const RECEIVE_BATCH = 10;
 
-export interface DeadLetter {
+export interface ListedDeadLetter {
   /** The agent's message id, from the body; undefined when the body is no smarthost message. */
   id: string | undefined;
   /** Why the delivery function gave up; undefined when SQS moved it (after maxReceiveCount). */
@@ -42,7 +42,7 @@ export interface ListDeadLettersOptions {
  * The reason, reply and kind come from the message attributes the delivery function sets; the id
  * from the body, read leniently so that even a malformed message is listed.
  */
-export async function listDeadLetters(options: ListDeadLettersOptions): Promise<DeadLetter[]> {
+export async function listDeadLetters(options: ListDeadLettersOptions): Promise<ListedDeadLetter[]> {
   const { sqs, dlqUrl } = options;
   const max = options.max ?? 100;
   const peekSeconds = options.peekSeconds ?? 30;
@@ -78,7 +78,7 @@ export async function listDeadLetters(options: ListDeadLettersOptions): Promise<
   }
 
   await handBack(sqs, dlqUrl, [...seen.values()]);
-  return [...seen.values()].map(toDeadLetter).sort(oldestFirst);
+  return [...seen.values()].map(toListedDeadLetter).sort(oldestFirst);
 }
 
 /**
@@ -96,7 +96,7 @@ async function handBack(sqs: Pick<SQSClient, 'send'>, dlqUrl: string, messages: 
   }
 }
 
-function toDeadLetter(message: Message): DeadLetter {
+function toListedDeadLetter(message: Message): ListedDeadLetter {
   const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue;
   const sent = Number(message.Attributes?.SentTimestamp);
   return {
@@ -109,7 +109,7 @@ function toDeadLetter(message: Message): DeadLetter {
   };
 }
 
-function oldestFirst(a: DeadLetter, b: DeadLetter): number {
+function oldestFirst(a: ListedDeadLetter, b: ListedDeadLetter): number {
   return (a.sentAt?.getTime() ?? Number.POSITIVE_INFINITY) - (b.sentAt?.getTime() ?? Number.POSITIVE_INFINITY);
 }
 

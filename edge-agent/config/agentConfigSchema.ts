@@ -1,14 +1,9 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseByteSize } from '../../delivery/byteSize.ts';
-import {
-  durationSchema,
-  integerSchema,
-  isInlinePem,
-  configErrorMap,
-  quoteValue,
-  upstreamConfigSchema,
-} from '../../delivery/upstreamConfig.ts';
+import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
+import { durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
+import { configErrorMap, quoteValue } from '../../config-toolkit/configProblems.ts';
 
 /**
  * The agent's whole configuration file. Every object is strict so a misspelt key is an error
@@ -168,7 +163,7 @@ const sqsSchema = z.strictObject({
   /** Worker only: where permanent and needs-operator failures are moved, with their reason. */
   deadLetterQueueUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Worker only: DynamoDB table of delivery records (idempotency, per-recipient progress). */
-  idempotencyTable: nonEmptyString.optional(),
+  ledgerTable: nonEmptyString.optional(),
   /** Worker only: timings of `smarthost worker` (the Lambda function's are set by the CDK app). */
   worker: z
     .strictObject({

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
-import { isInlinePem } from '../../delivery/upstreamConfig.ts';
+import { isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 import { inlineUpstream, type AgentConfig } from './agentConfigSchema.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../../config-toolkit/configError.ts';
 
 /**
  * The files a configuration names must be readable before the agent starts: a missing

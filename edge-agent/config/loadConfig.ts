@@ -1,15 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { configErrorMap, describeConfigIssues, formatKeyPath, isInlinePem } from '../../delivery/upstreamConfig.ts';
+import { configErrorMap, describeConfigIssues, formatKeyPath } from '../../config-toolkit/configProblems.ts';
+import { isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 import { agentConfigSchema, type AgentConfig } from './agentConfigSchema.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../../config-toolkit/configError.ts';
 import { substituteEnv } from './substituteEnv.ts';
 
-export { ConfigError } from './errors.ts';
+export { ConfigError } from '../../config-toolkit/configError.ts';
 
 /** Looked up in the working directory when no path is given. */
 export const DEFAULT_CONFIG_FILE = 'smarthost.yaml';
+
+/** Keys of earlier versions: refused with their new name, so an old file is fixed rather than guessed at. */
+const RENAMED_KEYS: Record<string, string> = { 'queue.sqs.idempotencyTable': 'queue.sqs.ledgerTable' };
 
 export interface LoadConfigOptions {
   /** Explicit file (`--config`); relative to `cwd`. Must exist. */
@@ -84,7 +88,7 @@ export function loadConfigFromText(text: string, options: LoadConfigFromTextOpti
   const result = agentConfigSchema.safeParse(substituted.value, { error: configErrorMap });
   if (!result.success) {
     for (const { key, message } of describeConfigIssues(result.error.issues)) {
-      if (!coveredByEnvProblem(key)) problems.push(`${key}: ${message}`);
+      if (!coveredByEnvProblem(key)) problems.push(`${key}: ${message === 'unknown key' && RENAMED_KEYS[key] ? `renamed to ${RENAMED_KEYS[key]}` : message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems, source);

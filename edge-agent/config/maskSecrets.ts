@@ -1,4 +1,5 @@
-import { maskPathInPlace, UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
+import { UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
+import { maskPathInPlace } from '../../config-toolkit/secretMask.ts';
 import type { AgentConfig } from './agentConfigSchema.ts';
 
 /** A deep copy of the effective configuration that is safe to print (`smarthost check-config`). */

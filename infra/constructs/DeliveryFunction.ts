@@ -59,7 +59,7 @@ export interface DeliveryFunctionProps {
   readonly maxConcurrency?: number;
   /** @default RetentionDays.THREE_MONTHS */
   readonly logRetention?: RetentionDays;
-  /** @default - `functions/delivery/handler.ts` in this repository, exporting `handler` */
+  /** @default - `functions/lambda/handler.ts` in this repository, exporting `handler` */
   readonly entry?: string;
   /**
    * Bundle the AWS SDK instead of using the one in the Lambda runtime, so the function runs the
@@ -179,7 +179,7 @@ export class DeliveryFunction extends Construct {
 
     this.function = new NodejsFunction(this, 'Function', {
       description: 'smarthost: delivers queued office mail to Microsoft 365',
-      entry: props.entry ?? `${REPO_ROOT}functions/delivery/handler.ts`,
+      entry: props.entry ?? `${REPO_ROOT}functions/lambda/handler.ts`,
       handler: 'handler',
       projectRoot: REPO_ROOT,
       depsLockFilePath: `${REPO_ROOT}package-lock.json`,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { serverCert, serverKey } from '../fakes/tlsFixtures.ts';
-import { makeTempDir } from '../helpers/agentHarness.ts';
+import { serverCert, serverKey } from '../../testbed/fakes/tlsFixtures.ts';
+import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
 import { CATALOGUE, SHARED } from './catalogue.ts';
 import { AgentPool, assertStillServes, newMessages, outboxMessages, runEntry, spoolTmpEmpties } from './runEntry.ts';
 import type { Outcome, SetupFiles } from './types.ts';
@@ -48,7 +48,7 @@ describe('bad input catalogue', () => {
 
       await runEntry(entry, agent, files);
 
-      await agent.worker.whenIdle();
+      await agent.deliveryLoop.whenIdle();
       const stored = (entry.stored ?? []).map((bytes) => (typeof bytes === 'string' ? bytes : bytes.toString('latin1')));
       assert.deepEqual(await newMessages(agent, outboxBefore), stored, 'messages this input left in the outbox');
       await spoolTmpEmpties(agent);

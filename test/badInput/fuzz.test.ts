@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { findHeaderEnd, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import type { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import type { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { BARE_CR_OR_LF } from '../intake/helpers/messageBytes.ts';
 import { HELP_REPLY, openSession, queuedId, quit } from '../intake/helpers/smtpSession.ts';
 import { FROM, TO } from './hostileClients.ts';
 import { assertStillServes } from './runEntry.ts';
 import { integerFromEnv, SeededRandom } from './seededRandom.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 /**
  * A short, replayable fuzz run. Every run with the same SMARTHOST_FUZZ_SEED sends the same
@@ -306,7 +306,7 @@ describe(`fuzz, seed ${SEED} (replay: SMARTHOST_FUZZ_SEED=${SEED} SMARTHOST_FUZZ
             continue;
           }
           const id = queuedId(replies[0] ?? '');
-          await target.worker.whenIdle();
+          await target.deliveryLoop.whenIdle();
           const stored = (await readOutboxMessage(target.config.outbox.dir, id)).toString('latin1');
           assert.equal(stored, policy === 'normalize' ? normalized(kept) : kept, `stored bytes: ${context}`);
         }

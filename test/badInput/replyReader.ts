@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ReplyLines } from '../helpers/replyLines.ts';
+import { ReplyLines } from '../../testbed/helpers/replyLines.ts';
 
 /**
  * Complete SMTP replies (the final line of each) from any duplex stream. RawSmtpClient owns its

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { sendRaw, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { listDir } from '../intake/helpers/messageBytes.ts';
 import { HELP_REPLY, queuedId, quit } from '../intake/helpers/smtpSession.ts';
 import { eventually } from './eventually.ts';
 import { FROM, TO } from './hostileClients.ts';
 import { isProgrammed, type AgentSetup, type BadInput, type EntryContext, type ExpectedReply, type Opening, type ScriptedEntry, type SetupFiles } from './types.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 /** One agent per setup, started when an entry first needs it. */
 export class AgentPool {
@@ -129,6 +129,6 @@ export async function spoolTmpEmpties(agent: TestAgent): Promise<void> {
 export async function assertStillServes(agent: TestAgent, label: string): Promise<void> {
   const raw = `From: ${FROM}\r\nTo: ${TO}\r\nSubject: still serving after ${label}\r\n\r\nscan attached\r\n`;
   const id = queuedId(await sendRaw(agent.address.port, FROM, [TO], raw));
-  await agent.worker.whenIdle();
+  await agent.deliveryLoop.whenIdle();
   assert.equal((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), raw);
 }

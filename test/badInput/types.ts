@@ -1,6 +1,6 @@
 import type { AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
-import type { TestAgent } from '../helpers/agentHarness.ts';
-import type { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import type { TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import type { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 
 /** A complete reply as the client reads it (the last line of a multi-line one); a RegExp where it carries an id. */
 export type ExpectedReply = string | RegExp;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { makeTempDir } from '../helpers/agentHarness.ts';
-import { runCli, writeConfig } from '../helpers/agentProcess.ts';
+import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
+import { runCli, writeConfig } from '../../testbed/helpers/agentProcess.ts';
 
 describe('smarthost CLI', () => {
   let dir: string;

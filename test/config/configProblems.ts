@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
+import { loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
+import { ConfigError } from '../../config-toolkit/configError.ts';
 
 /** The problems a config text produces; fails the test when it loads cleanly. */
 export function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { agentConfigSchema, type AgentConfig } from '../../edge-agent/config/agentConfigSchema.ts';
-import { ConfigError, loadConfig, loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
+import { loadConfig, loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
+import { ConfigError } from '../../config-toolkit/configError.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const exampleEnv = { HELPDESK_SMTP_PASSWORD: 'helpdesk-pass-123', SMARTHOST_CLIENT_SECRET: 'client-secret-456' };
@@ -141,6 +142,14 @@ describe('loadConfig', () => {
     const config = await loadConfig({ cwd, env: {} });
     assert.equal(config.listen.port, 25);
     assert.equal(config.spool.dir, path.join(cwd, 'data/spool'));
+  });
+
+  it('refuses a renamed key with its new name', () => {
+    const yaml = 'queue:\n  kind: sqs\n  sqs:\n    queueUrl: https://sqs.eu-west-1.amazonaws.com/123456789012/mail\n    bucket: mail-bodies\n    idempotencyTable: smarthost-ledger\n';
+    assert.throws(
+      () => loadConfigFromText(yaml, { baseDir: dir, env: {} }),
+      (error: unknown) => error instanceof ConfigError && error.problems.includes('queue.sqs.idempotencyTable: renamed to queue.sqs.ledgerTable'),
+    );
   });
 
   it('treats an empty file and a file of comments as all defaults', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isInlinePem, maskUpstreamSecrets, parseUpstreamConfig } from '../../delivery/upstreamConfig.ts';
+import { maskUpstreamSecrets, parseUpstreamConfig } from '../../delivery/upstreamConfig.ts';
+import { isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 
 // The cloud secret carries the upstream block as JSON with PEM inline.
 const PEM_CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import type { SeededRandom } from './seededRandom.ts';
 
 export type AttemptOutcome =

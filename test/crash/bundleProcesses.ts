@@ -15,7 +15,7 @@ export interface ProcessBundles {
 export async function bundleProcesses(dir: string): Promise<ProcessBundles> {
   const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
   await build({
-    entryPoints: { smarthost: source('../../edge-agent/main.ts') },
+    entryPoints: { smarthost: source('../../cli/main.ts') },
     outdir: dir,
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -3,13 +3,13 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { TEST_REGION, childProcessEnv } from '../aws/awsTestEnv.ts';
-import { startLocalDynamo } from '../aws/localDynamo.ts';
-import { startLocalS3 } from '../aws/localS3.ts';
-import { startLocalSqs } from '../aws/localSqs.ts';
-import { makeTempDir } from '../helpers/agentHarness.ts';
-import { writeConfig } from '../helpers/agentProcess.ts';
-import { startExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { TEST_REGION, childProcessEnv } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSqs } from '../../testbed/aws/localSqs.ts';
+import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
+import { writeConfig } from '../../testbed/helpers/agentProcess.ts';
+import { startExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { bundleProcesses, type ProcessBundles } from './bundleProcesses.ts';
 import { committedInSpool } from './committedInSpool.ts';
 import { crashSettings } from './crashSettings.ts';
@@ -22,7 +22,7 @@ import { seededRandom } from './seededRandom.ts';
 import { SqsTap } from './SqsTap.ts';
 import { startLoggingProcess, type LoggingProcess } from './startLoggingProcess.ts';
 import { withinDeadline } from './withinDeadline.ts';
-import type { CrashReport, RunFigures } from './crashReport.ts';
+import type { CrashReport, RunFigures } from '../../testbed/crash/crashReport.ts';
 
 /**
  * kill -9 under load, restart on the same spool, many times; then judge what arrived upstream
@@ -241,7 +241,7 @@ describe(`kill -9 under load (seed ${settings.seed}, ${settings.rounds} kills)`,
                 bucket: s3.bucket,
                 region: TEST_REGION,
                 deadLetterQueueUrl: sqs.dlqUrl,
-                idempotencyTable: dynamo.tableName,
+                ledgerTable: dynamo.tableName,
                 // A message the killed worker held comes back after the visibility timeout and must
                 // find the dead worker's claim expired; local-aws-sqs holds a poll for its full wait.
                 worker: { lease: '3s', visibilityTimeout: '5s', pollWait: '1s', errorBackoff: '250ms' },

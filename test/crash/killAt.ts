@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { FakeExchangeOnline } from '../fakes/fakeExchangeOnline.ts';
+import type { FakeExchangeOnline } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import type { DeviceFleet } from './DeviceFleet.ts';
 import type { SeededRandom } from './seededRandom.ts';
 import type { SqsTap } from './SqsTap.ts';

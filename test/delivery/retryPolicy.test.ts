@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hasExpired, nextRetryDelay, parseDuration, type RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { hasExpired, nextRetryDelay, type RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { parseDuration } from '../../config-toolkit/duration.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;

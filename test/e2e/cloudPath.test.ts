@@ -7,15 +7,15 @@ import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import type { RunningWorker } from '../../functions/worker/startWorker.ts';
-import { awsTestEnv } from '../aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
-import { makeTempDir, sendRaw, type LogCapture, type TestAgent } from '../helpers/agentHarness.ts';
-import { startCloudPipeline } from '../helpers/cloudPipeline.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import type { RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
+import { makeTempDir, sendRaw, type LogCapture, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startCloudPipeline } from '../../testbed/helpers/cloudPipeline.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
@@ -26,7 +26,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
   let dynamo: LocalDynamo;
   let secrets: LocalSecretsManager;
   let agent: TestAgent;
-  let worker: RunningWorker;
+  let worker: RunningSqsPoller;
   let workerLogs: LogCapture;
   const heartbeats: PutMetricDataCommand[] = [];
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeTempDir, sendRaw } from '../helpers/agentHarness.ts';
-import { startAgentProcess, writeConfig } from '../helpers/agentProcess.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { makeTempDir, sendRaw } from '../../testbed/helpers/agentHarness.ts';
+import { startAgentProcess, writeConfig } from '../../testbed/helpers/agentProcess.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 
 describe('kill -9 between the 250 and delivery', () => {
   let rig: ExchangeOnlineRig;

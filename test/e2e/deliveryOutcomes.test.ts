@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../helpers/agentHarness.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 
 const MESSAGE = 'From: scanner@contoso.com\r\nTo: you@contoso.com\r\nSubject: outcome\r\n\r\nbody\r\n';
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { deviceClient, sendRaw, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { BASIC_PASSWORD, CLIENT_SECRET, RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
-import { clientCert, clientKey } from '../fakes/tlsFixtures.ts';
+import { deviceClient, sendRaw, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { BASIC_PASSWORD, CLIENT_SECRET, RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { clientCert, clientKey } from '../../testbed/fakes/tlsFixtures.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 const fixture = (name: string) => readFile(new URL(`../fixtures/devices/${name}`, import.meta.url));
@@ -54,7 +54,7 @@ describe('embedded relay delivering to Exchange Online', () => {
     }
     assert.equal(rig.tokens.tokenRequests, 1, 'one token serves every connection');
     assert.ok(rig.exo.maxConcurrentSessionsPerMailbox <= 3, `at most 3 sessions per mailbox, saw ${rig.exo.maxConcurrentSessionsPerMailbox}`);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assert.equal((await agent.spool.listQueued()).length, 0, 'delivered mail leaves the spool');
   });
 
@@ -67,7 +67,7 @@ describe('embedded relay delivering to Exchange Online', () => {
   });
 
   test('never writes the client secret or a token into the logs', async () => {
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assert.ok(agent.logs.lines.length > 10);
     assert.ok(!agent.logs.text.includes(CLIENT_SECRET), 'client secret absent from logs');
     assert.ok(!/eyJ[A-Za-z0-9_-]{10,}\./.test(agent.logs.text), 'no JWT in logs');
@@ -140,7 +140,7 @@ describe('other ways to authenticate upstream', () => {
       await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], 'Subject: basic\r\n\r\nx\r\n');
       const [message] = (await rig.exo.waitForMessages(before + 1, 10_000)).slice(before);
       assert.deepEqual(message?.auth, { method: 'LOGIN', user: RELAY_MAILBOX });
-      await agent.worker.whenIdle();
+      await agent.deliveryLoop.whenIdle();
       assert.ok(!agent.logs.text.includes(BASIC_PASSWORD));
     } finally {
       await agent.dispose();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { test } from 'node:test';
-import { startTestAgent } from '../helpers/agentHarness.ts';
-import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { startTestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 
 test('shutdown answers new connections with 421 and lets the message in flight finish', async () => {
   const agent = await startTestAgent();

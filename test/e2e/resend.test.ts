@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../helpers/agentHarness.ts';
-import { runCli, writeConfig } from '../helpers/agentProcess.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { runCli, writeConfig } from '../../testbed/helpers/agentProcess.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 
 describe('seeing the queue and resending a failed message', () => {
   let rig: ExchangeOnlineRig;
@@ -39,7 +39,7 @@ describe('seeing the queue and resending a failed message', () => {
 
     const resent = await runCli(['resend', id, '--config', configFile]);
     assert.deepEqual([resent.code, resent.stdout], [0, `${id}: back in the queue\n`]);
-    await agent.worker.rescan();
+    await agent.deliveryLoop.rescan();
     const done = await waitForAttempt(agent, (r) => r.id === id);
     assert.deepEqual([done.action, done.attempts], ['delivered', 1]);
     assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com'], ['ops@contoso.com']], 'you@ did not get it twice');

@@ -1,4 +1,4 @@
-import type { AttemptRecord, LocalDeliveryWorker } from '../../edge-agent/worker/localDeliveryWorker.ts';
+import type { AttemptRecord, SpoolDeliveryLoop } from '../../edge-agent/spool-delivery/spoolDeliveryLoop.ts';
 import { withinDeadline } from '../crash/withinDeadline.ts';
 
 /**
@@ -10,7 +10,7 @@ export class AttemptLog {
   readonly records: AttemptRecord[] = [];
   private waiters: (() => void)[] = [];
 
-  constructor(worker: LocalDeliveryWorker) {
+  constructor(worker: SpoolDeliveryLoop) {
     worker.on('attempt', (record) => {
       this.records.push(record);
       for (const wake of this.waiters.splice(0)) wake();

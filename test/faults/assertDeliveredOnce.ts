@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { CapturedMessage } from '../fakes/fakeExchangeOnline.ts';
+import type { CapturedMessage } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import type { DeviceSend } from './faultDevice.ts';
 
 /**

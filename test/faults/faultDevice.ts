@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { deviceClient } from '../helpers/agentHarness.ts';
+import { deviceClient } from '../../testbed/helpers/agentHarness.ts';
 
 /** One message a device sent, and what the agent answered. */
 export interface DeviceSend {

@@ -3,8 +3,8 @@ import { openFd } from '../../edge-agent/spool/spoolFile.ts';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { makeTempDir, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { makeTempDir, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../crash/pollUntil.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
@@ -65,7 +65,7 @@ describe('fault: no room in the spool', () => {
 
     rig.exo.setDown(false);
     await rig.exo.waitForMessages(sends.length, 30_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assertDeliveredOnce(rig.exo.messages, [...sends, ...refused]);
     assert.deepEqual(await agent.spool.committedIds(), []);
     assert.deepEqual(await agent.spool.listFailed(), []);
@@ -87,11 +87,11 @@ describe('fault: no room in the spool', () => {
 
     rig.exo.setDown(false);
     await rig.exo.waitForMessages(sends.length, 30_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     sends.push(await sendAsDevice(agent.address.port, 'room again', 30_000));
     assert.equal(sends.at(-1)?.code, 250, 'deliveries made room');
     await rig.exo.waitForMessages(sends.length, 15_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assertDeliveredOnce(rig.exo.messages, [...sends, refused]);
     assert.deepEqual(await agent.spool.committedIds(), []);
   });

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import type { RunningWorker } from '../../functions/worker/startWorker.ts';
-import { TEST_REGION } from '../aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
-import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
-import type { LogCapture, TestAgent } from '../helpers/agentHarness.ts';
-import { startCloudPipeline } from '../helpers/cloudPipeline.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import type { RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import { TEST_REGION } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
+import type { LogCapture, TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startCloudPipeline } from '../../testbed/helpers/cloudPipeline.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../crash/pollUntil.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
@@ -19,7 +19,7 @@ describe('fault: SQS unreachable in cloud mode, then back', () => {
   let s3: LocalS3;
   let dynamo: LocalDynamo;
   let agent: TestAgent;
-  let worker: RunningWorker;
+  let worker: RunningSqsPoller;
   let workerLogs: LogCapture;
 
   before(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { AttemptLog } from './AttemptLog.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
@@ -16,7 +16,7 @@ describe('fault: the Entra ID token endpoint unreachable, then back', () => {
     // Down from the start, so the agent has no cached token (a cached one outlives a short outage: see the last test).
     rig.tokens.setDown(true);
     agent = await startTestAgent({ upstream: rig.upstream(), retry: { schedule: ['100ms', '200ms'], maxAge: '1h' } });
-    attempts = new AttemptLog(agent.worker);
+    attempts = new AttemptLog(agent.deliveryLoop);
   });
 
   after(async () => {
@@ -40,7 +40,7 @@ describe('fault: the Entra ID token endpoint unreachable, then back', () => {
 
     rig.tokens.setDown(false);
     await rig.exo.waitForMessages(sends.length, 15_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assertDeliveredOnce(rig.exo.messages, sends);
     assert.deepEqual(await agent.spool.committedIds(), []);
     assert.deepEqual(await agent.spool.listFailed(), []);

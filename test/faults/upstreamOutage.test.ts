@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { AttemptLog } from './AttemptLog.ts';
 import { sendAsDevice } from './faultDevice.ts';
@@ -18,7 +18,7 @@ describe('fault: Exchange Online unreachable for a while, then back', () => {
     // schedule is in milliseconds and the outage lasts until every message has been retried.
     rig.exo.setDown(true);
     agent = await startTestAgent({ upstream: rig.upstream(), retry: { schedule: ['100ms', '200ms'], maxAge: '1h' } });
-    attempts = new AttemptLog(agent.worker);
+    attempts = new AttemptLog(agent.deliveryLoop);
   });
 
   after(async () => {
@@ -42,7 +42,7 @@ describe('fault: Exchange Online unreachable for a while, then back', () => {
 
     rig.exo.setDown(false);
     await rig.exo.waitForMessages(sends.length, 15_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assertDeliveredOnce(rig.exo.messages, sends);
     assert.deepEqual(await agent.spool.committedIds(), [], 'the spool is empty');
     assert.deepEqual(await agent.spool.listFailed(), [], 'nothing was given up on');

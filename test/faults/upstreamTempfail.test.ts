@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
-import type { FaultStage } from '../fakes/fakeExchangeOnline.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import type { FaultStage } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { AttemptLog } from './AttemptLog.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
@@ -29,7 +29,7 @@ describe('fault: storms of temporary failures and throttling from Exchange Onlin
   test('a storm of 4xx at every stage of the dialogue (421 greeting, 451 MAIL, RCPT and DATA) is retried through; each message arrives once', async () => {
     rig = await startExchangeOnlineRig();
     agent = await startTestAgent({ upstream: rig.upstream(), retry: RETRY });
-    const attempts = new AttemptLog(agent.worker);
+    const attempts = new AttemptLog(agent.deliveryLoop);
     const storm: [FaultStage, string, number][] = [
       ['connect', '421 4.7.0 Temporary server error. Please try again later. PRX5', 3],
       ['mail', '451 4.7.500 Server busy. Please try again later.', 4],
@@ -40,7 +40,7 @@ describe('fault: storms of temporary failures and throttling from Exchange Onlin
 
     const sends = await sendBatch(agent.address.port, 'tempfail', 8);
     await rig.exo.waitForMessages(sends.length, 30_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
 
     assertDeliveredOnce(rig.exo.messages, sends);
     const replies = attempts.retryReplies();
@@ -58,7 +58,7 @@ describe('fault: storms of temporary failures and throttling from Exchange Onlin
 
     const sends = await sendBatch(agent.address.port, 'throttled', 8);
     await rig.exo.waitForMessages(sends.length, 30_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
 
     assertDeliveredOnce(rig.exo.messages, sends);
     assert.ok(rig.exo.throttled >= 13, `every scripted 432 was sent (${rig.exo.throttled})`);
@@ -73,7 +73,7 @@ describe('fault: storms of temporary failures and throttling from Exchange Onlin
 
     const sends = await sendBatch(agent.address.port, 'over the session limit', 9);
     await rig.exo.waitForMessages(sends.length, 30_000);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
 
     assertDeliveredOnce(rig.exo.messages, sends);
     assert.ok(rig.exo.throttled > 0, 'the session limit was hit');

@@ -1,5 +1,5 @@
 import { createServer, request } from 'node:http';
-import { closeNow, listenOnLoopback, loopbackUrl } from '../aws/loopbackServer.ts';
+import { closeNow, listenOnLoopback, loopbackUrl } from '../../testbed/aws/loopbackServer.ts';
 
 /**
  * A pass-through proxy on 127.0.0.1 in front of an AWS stand-in, for the SDK clients a module

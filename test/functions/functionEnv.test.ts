@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
-import { FunctionEnvError, readFunctionEnv } from '../../functions/delivery/functionEnv.ts';
+import { FunctionEnvError, readFunctionEnv } from '../../functions/lambda/functionEnv.ts';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/smarthost-mail';
 const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/smarthost-mail-dlq';
@@ -99,7 +99,7 @@ describe('the handler module at cold start', () => {
   test('importing it without its environment fails with every missing variable named', async () => {
     // This file's process has none of the function's variables (none of the tests set them).
     for (const name of Object.values(FUNCTION_ENV)) assert.equal(process.env[name], undefined, `${name} is set in the test environment`);
-    await assert.rejects(import('../../functions/delivery/handler.ts'), (error: unknown) => {
+    await assert.rejects(import('../../functions/lambda/handler.ts'), (error: unknown) => {
       assert.deepEqual(namesIn(error), [FUNCTION_ENV.queueUrl, FUNCTION_ENV.secretArn, FUNCTION_ENV.deadLetterQueueUrl, FUNCTION_ENV.ledgerTable]);
       return true;
     });

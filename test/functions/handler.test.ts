@@ -7,18 +7,18 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type M
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DLQ_ATTRIBUTES, FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import { parseQueueMessage } from '../../contract/queueMessage.ts';
-import { awsTestEnv } from '../aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../aws/localSqs.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../helpers/exchangeOnlineRig.ts';
+import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
+import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { startAwsTap, type AwsCall, type AwsTap } from './awsTap.ts';
 import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
 import { lambdaContext, loadEvent, loadFixtureBytes, recordOf, sqsRecord } from './sqsEvents.ts';
 
 /**
- * The Lambda entry point (functions/delivery/handler.ts) invoked directly with the SQS events of
+ * The Lambda entry point (functions/lambda/handler.ts) invoked directly with the SQS events of
  * test/fixtures/events, as the Lambda runtime would: its AWS clients come from the SDK's default
  * chain (pointed at the stand-ins by environment variables), its upstream from the Secrets Manager
  * stand-in, and it delivers to the fake Exchange Online. The SQS and DynamoDB stand-ins are
@@ -93,7 +93,7 @@ describe('delivery Lambda handler with fixture SQS events', () => {
     });
     output = captureLambdaOutput('smarthost-delivery');
     // The handler reads its environment when it is imported.
-    ({ handler } = await import('../../functions/delivery/handler.ts'));
+    ({ handler } = await import('../../functions/lambda/handler.ts'));
   });
 
   after(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { deviceClient, startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { deviceClient, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { ehloCapabilities, openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
 
 const WARN = 40;

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { BARE_CR_OR_LF, bareLfToCrlf, dataPayload } from './helpers/messageBytes.ts';
 import { openSession, queuedId, quit, startData } from './helpers/smtpSession.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 const FIXTURES = new URL('../fixtures/devices/', import.meta.url);
 const names = (await readdir(FIXTURES)).filter((name) => name.endsWith('.eml')).sort();
@@ -41,7 +41,7 @@ describe('device fixtures through the intake (bareNewlines: normalize)', () => {
     const [reply] = await client.read(1);
     const id = queuedId(reply ?? '');
     await quit(client);
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     return {
       stored: await readOutboxMessage(agent.config.outbox.dir, id),
       envelope: JSON.parse(await readFile(join(agent.config.outbox.dir, `${id}.envelope.json`), 'utf8')) as { mailFrom: string; rcptTo: string[] },

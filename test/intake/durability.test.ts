@@ -4,11 +4,11 @@ import { envelopeTrailer, openFd } from '../../edge-agent/spool/spoolFile.ts';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { HeldSubmitter } from './helpers/heldSubmitter.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const STORE_FAILED = '451 4.3.0 Could not store the message, try again later';
@@ -118,7 +118,7 @@ describe('durable spool: a failed write is answered 451 and leaves nothing behin
     assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body), STORE_FAILED, 'still full: refused again, in step');
     disk = 'ok';
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assert.deepEqual((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), body);
     await quit(client);
   });

@@ -3,7 +3,7 @@ import { openFd } from '../../edge-agent/spool/spoolFile.ts';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { openSession, queuedId, quit, sendMessage, startData } from './helpers/smtpSession.ts';
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { ehloCapabilities, openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 const MAX_MESSAGE = 64 * 1024;
 const TOO_BIG = '552 5.3.4 Message size exceeds fixed maximum message size';
@@ -50,7 +50,7 @@ describe('intake limits', () => {
     const body = messageOfSize(MAX_MESSAGE);
     assert.equal(body.length, MAX_MESSAGE);
     const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], body));
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     assert.equal((await readOutboxMessage(agent.config.outbox.dir, id)).toString('latin1'), body);
     await quit(client);
   });
@@ -62,13 +62,13 @@ describe('intake limits', () => {
       const queueBefore = await listDir(join(spool, 'queue'));
       const client = await openSession(agent.address.port);
       assert.equal(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], messageOfSize(size)), TOO_BIG);
-      await agent.worker.whenIdle();
+      await agent.deliveryLoop.whenIdle();
       assert.deepEqual(await listDir(join(spool, 'tmp')), [], 'spool/tmp');
       assert.deepEqual(await listDir(join(spool, 'queue')), queueBefore, 'spool/queue');
       assert.deepEqual(await listDir(agent.config.outbox.dir), outboxBefore, 'outbox');
       // The refusal came after the whole body was read, so the session is in step.
       const id = queuedId(await sendMessage(client, 'scanner@contoso.com', ['alice@contoso.com'], 'Subject: small\r\n\r\nok\r\n'));
-      await agent.worker.whenIdle();
+      await agent.deliveryLoop.whenIdle();
       assert.deepEqual(await listDir(agent.config.outbox.dir), [...outboxBefore, `${id}.envelope.json`, `${id}.eml`].sort());
       await quit(client);
     });
@@ -85,7 +85,7 @@ describe('intake limits', () => {
     client.write('Subject: three\r\n\r\nx\r\n.\r\n');
     const [reply] = await client.read(1);
     const id = queuedId(reply ?? '');
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     const envelope = JSON.parse(await readFile(join(agent.config.outbox.dir, `${id}.envelope.json`), 'utf8')) as { rcptTo: string[] };
     assert.deepEqual(envelope.rcptTo, ['a@contoso.com', 'b@contoso.com', 'c@contoso.com']);
     await quit(client);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { openSession, queuedId, quit, sendMessage } from './helpers/smtpSession.ts';
 
 const refused = (domain: string) => `550 5.7.1 Sender domain ${domain} is not allowed to relay`;
@@ -39,7 +39,7 @@ describe('senders.allowedDomains', () => {
   test('the null sender <> is accepted and its message queued', async () => {
     const client = await openSession(agent.address.port);
     const id = queuedId(await sendMessage(client, '', ['alice@contoso.com'], 'Subject: delivery report\r\n\r\nreport\r\n'));
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     const envelope = JSON.parse(await readFile(join(agent.config.outbox.dir, `${id}.envelope.json`), 'utf8')) as { mailFrom: string };
     assert.equal(envelope.mailFrom, '');
     await quit(client);
@@ -66,7 +66,7 @@ describe('senders.allowedDomains with a client sendAs', () => {
   test('the rewritten sender is checked: a device sender outside the domains passes when sendAs is inside', async () => {
     const client = await openSession(agent.address.port);
     const id = queuedId(await sendMessage(client, 'fax@printer.local', ['alice@contoso.com'], 'From: fax@printer.local\r\nSubject: fax\r\n\r\npage\r\n'));
-    await agent.worker.whenIdle();
+    await agent.deliveryLoop.whenIdle();
     const envelope = JSON.parse(await readFile(join(agent.config.outbox.dir, `${id}.envelope.json`), 'utf8')) as { mailFrom: string };
     assert.equal(envelope.mailFrom, 'FaxService@contoso.com');
     await quit(client);

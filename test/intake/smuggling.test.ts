@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BareNewlinePolicy } from '../../edge-agent/intake/lineEndings.ts';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { BARE_CR_OR_LF, listDir } from './helpers/messageBytes.ts';
 import { HELP_REPLY, openSession, queuedId, quit, repliesUntil, sendMessage, startData } from './helpers/smtpSession.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 /** Fake ends of data: each would end DATA on a server that takes a bare CR or LF as a line end. */
 const FAKE_ENDS = ['\n.\n', '\n.\r\n', '\r\n.\n', '\r.\r', '\r.\r\n', '\r\n.\r', '\n..\n'];
@@ -32,7 +32,7 @@ async function attempt(agent: TestAgent, fakeEnd: string) {
 
 /** New outbox messages (by id) since `before`. */
 async function newOutboxIds(agent: TestAgent, before: string[]): Promise<string[]> {
-  await agent.worker.whenIdle();
+  await agent.deliveryLoop.whenIdle();
   return (await listDir(agent.config.outbox.dir))
     .filter((name) => name.endsWith('.eml') && !before.includes(name))
     .map((name) => name.slice(0, -'.eml'.length))

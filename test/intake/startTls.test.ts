@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createTransport } from 'nodemailer';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { caPem } from '../fakes/tlsFixtures.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { caPem } from '../../testbed/fakes/tlsFixtures.ts';
 import { ehloCapabilities, openSession, queuedId, quit } from './helpers/smtpSession.ts';
 
-const tlsFile = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
+const tlsFile = (name: string) => fileURLToPath(new URL(`../../testbed/fixtures/tls/${name}`, import.meta.url));
 const CLIENTS = [
   { name: 'helpdesk', address: '127.0.0.1', auth: { username: 'helpdesk', password: 'helpdesk-pass-9f3e' } },
   { name: 'scanner', address: '127.0.0.2' },

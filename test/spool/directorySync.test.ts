@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readlink, rm } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { DirectorySync } from '../../edge-agent/spool/directorySync.ts';
-import { makeTempDir } from '../helpers/agentHarness.ts';
+import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
 
 /** Descriptors of this process that point at `dir` (Linux /proc). */
 async function descriptorsOn(dir: string): Promise<number> {

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { SpoolWriteError } from '../../edge-agent/spool/errors.ts';
 import { Spool, type EnvelopeDraft } from '../../edge-agent/spool/spool.ts';
-import { makeTempDir } from '../helpers/agentHarness.ts';
+import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
 
 const DRAFT: EnvelopeDraft = {
   client: { name: 'scanners', ip: '192.0.2.7' },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { RawSmtpClient } from '../../helpers/rawSmtpClient.ts';
+import { RawSmtpClient } from '../../../testbed/helpers/rawSmtpClient.ts';
 
 /** The reply that DATA gets once a message is durable; group 1 is the message id. */
 export const QUEUED = /^250 2\.0\.0 Ok: queued as ([A-Za-z0-9_-]{8,64})$/;

@@ -8,7 +8,7 @@ import { SendRate } from '../../delivery/sendRate.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import type { DeliveryState, Spool } from '../spool/spool.ts';
 
-export interface LocalDeliveryWorkerOptions {
+export interface SpoolDeliveryLoopOptions {
   spool: Spool;
   submitter: Submitter;
   policy: RetryPolicy;
@@ -53,7 +53,7 @@ export interface AttemptRecord {
  * The embedded mode's delivery loop: takes spooled messages oldest first, delivers them with the
  * shared delivery core, and records each outcome in the spool before acting on the next one.
  */
-export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord] }> {
+export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }> {
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -64,7 +64,7 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: LocalDeliveryWorkerOptions) {
+  constructor(private readonly options: SpoolDeliveryLoopOptions) {
     super();
     this.rate = options.perMinute === undefined ? undefined : new SendRate(options.perMinute);
   }

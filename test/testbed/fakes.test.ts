@@ -4,11 +4,11 @@ import { createHash } from 'node:crypto';
 import { ConfidentialClientApplication, type Configuration } from '@azure/msal-node';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
-import { EXCHANGE_ONLINE_SCOPE, startFakeTokenEndpoint, type FakeTokenEndpoint } from './fakes/fakeTokenEndpoint.ts';
-import { startFakeExchangeOnline, type FakeExchangeOnline, type FakeExchangeOnlineOptions } from './fakes/fakeExchangeOnline.ts';
-import { CaTrustingNetworkClient } from './fakes/msalNetworkClient.ts';
-import { SmtpDialog } from './fakes/smtpDialog.ts';
-import { caPem, clientCert, clientCertThumbprint, clientCertThumbprintSha256, clientKey, serverKey } from './fakes/tlsFixtures.ts';
+import { EXCHANGE_ONLINE_SCOPE, startFakeTokenEndpoint, type FakeTokenEndpoint } from '../../testbed/fakes/fakeTokenEndpoint.ts';
+import { startFakeExchangeOnline, type FakeExchangeOnline, type FakeExchangeOnlineOptions } from '../../testbed/fakes/fakeExchangeOnline.ts';
+import { CaTrustingNetworkClient } from '../../testbed/fakes/msalNetworkClient.ts';
+import { SmtpDialog } from '../../testbed/fakes/smtpDialog.ts';
+import { caPem, clientCert, clientCertThumbprint, clientCertThumbprintSha256, clientKey, serverKey } from '../../testbed/fakes/tlsFixtures.ts';
 
 const TENANT = '7d3c1e52-5f0a-4c8e-9b1d-2a6f4e8c0b13';
 const SECRET_APP = '0f1e2d3c-0000-4000-8000-00000000a001';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GetQueueAttributesCommand, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { listRedriveTasks, redriveDeadLetters } from '../../edge-agent/cloud/redrive.ts';
-import { FakeSqs } from './helpers/fakeSqs.ts';
+import { FakeSqs } from '../infra/helpers/fakeSqs.ts';
 
 const DLQ_ARN = 'arn:aws:sqs:eu-west-1:123456789012:Smarthost-MailDeadLetterQueue';
 const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Smarthost-MailDeadLetterQueue';

@@ -5,9 +5,9 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { DELIVERY_METRICS, DELIVERY_METRICS_NAMESPACE, FAILURE_CLASS_DIMENSION, FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { SecretUpstreamSubmitter } from '../../delivery/secretUpstreamSubmitter.ts';
-import { createDeliveryDeps } from './createDeliveryDeps.ts';
-import type { DeliveryMetrics } from './deliveryMetrics.ts';
-import { handleQueueRecord } from './handleQueueRecord.ts';
+import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
+import type { DeliveryMetrics } from '../queue-delivery/deliveryMetrics.ts';
+import { handleQueueRecord } from '../queue-delivery/handleQueueRecord.ts';
 import { readFunctionEnv } from './functionEnv.ts';
 
 // Built once per container and reused across invocations: the secret cache, the SMTP pool (one

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import { envelopeIdOf, listDeadLetters } from '../../edge-agent/cloud/listDeadLetters.ts';
-import { FakeSqs, type FakeMessage } from './helpers/fakeSqs.ts';
+import { FakeSqs, type FakeMessage } from '../infra/helpers/fakeSqs.ts';
 
 const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Smarthost-MailDeadLetterQueue';
 const T0 = Date.parse('2026-11-27T08:00:00Z');

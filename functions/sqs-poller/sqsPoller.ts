@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { handleQueueRecord, RetryLaterError, type QueueRecordDeps, type RecordResult } from '../delivery/handleQueueRecord.ts';
+import { handleQueueRecord, RetryLaterError, type QueueRecordDeps, type RecordResult } from '../queue-delivery/handleQueueRecord.ts';
 
-export interface SqsPollingWorkerOptions {
+export interface SqsPollerOptions {
   sqs: Pick<SQSClient, 'send'>;
   queueUrl: string;
   deps: QueueRecordDeps;
@@ -16,19 +16,19 @@ export interface SqsPollingWorkerOptions {
   errorBackoffMs?: number;
 }
 
-export type WorkerRecordEvent = { sqsMessageId: string; result: RecordResult | 'retry' | 'error' };
+export type PolledRecordEvent = { sqsMessageId: string; result: RecordResult | 'retry' | 'error' };
 
 /**
  * `smarthost worker`: the delivery function's code on a VM or container, long-polling the queue
  * instead of being invoked by an event source. A record that succeeds is deleted; one that must
  * come back stays, with the visibility timeout handleQueueRecord set for it.
  */
-export class SqsPollingWorker extends EventEmitter<{ record: [WorkerRecordEvent] }> {
+export class SqsPoller extends EventEmitter<{ record: [PolledRecordEvent] }> {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private readonly abort = new AbortController();
 
-  constructor(private readonly options: SqsPollingWorkerOptions) {
+  constructor(private readonly options: SqsPollerOptions) {
     super();
   }
 

@@ -10,12 +10,12 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/
 import { GetSecretValueCommand, PutSecretValueCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
-import { LEDGER_KEY } from '../contract/cloudResources.ts';
-import { UNREACHABLE_ENDPOINT, awsTestEnv, childProcessEnv } from './aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from './aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from './aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from './aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from './aws/localSqs.ts';
+import { LEDGER_KEY } from '../../contract/cloudResources.ts';
+import { UNREACHABLE_ENDPOINT, awsTestEnv, childProcessEnv } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 
 const MIB = 1024 * 1024;
 

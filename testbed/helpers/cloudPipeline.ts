@@ -1,7 +1,8 @@
 import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { agentConfigSchema, type AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
 import { createLogger } from '../../edge-agent/logger.ts';
-import { startWorker, type RunningWorker } from '../../functions/worker/startWorker.ts';
+import { sqsPollerSettings } from '../../cli/sqsPollerSettings.ts';
+import { startSqsPoller, type RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
 import type { LocalDynamo } from '../aws/localDynamo.ts';
 import type { LocalS3 } from '../aws/localS3.ts';
 import type { LocalSqs } from '../aws/localSqs.ts';
@@ -9,7 +10,7 @@ import { LogCapture, startTestAgent, type TestAgent } from './agentHarness.ts';
 
 export interface CloudPipeline {
   agent: TestAgent;
-  worker: RunningWorker;
+  worker: RunningSqsPoller;
   workerLogs: LogCapture;
   /** Stops the worker, then the agent. */
   stop(): Promise<void>;
@@ -39,12 +40,12 @@ export async function startCloudPipeline(options: {
   );
   const workerConfig = agentConfigSchema.parse({
     // local-aws-sqs holds a long poll for its full wait when fewer than 10 messages are there.
-    queue: { kind: 'sqs', sqs: { ...options.sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, idempotencyTable: dynamo.tableName, worker: { pollWait: '1s' } } },
+    queue: { kind: 'sqs', sqs: { ...options.sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, ledgerTable: dynamo.tableName, worker: { pollWait: '1s' } } },
     upstream: options.upstream,
     retry: { schedule: ['1s'], maxAge: '1h' },
   });
   const workerLogs = new LogCapture();
-  const worker = await startWorker(workerConfig, createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
+  const worker = await startSqsPoller(sqsPollerSettings(workerConfig), createLogger('debug', workerLogs), { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client });
   return {
     agent,
     worker,

@@ -1,13 +1,15 @@
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig, ConfigError } from './config/loadConfig.ts';
-import { maskSecrets } from './config/maskSecrets.ts';
-import { checkReferencedFiles } from './config/checkFiles.ts';
-import type { AgentConfig } from './config/agentConfigSchema.ts';
-import { startAgent } from './agent.ts';
-import { createLogger } from './logger.ts';
-import { startMemoryGovernor } from './memoryGovernor.ts';
-import { Spool } from './spool/spool.ts';
+import { loadConfig } from '../edge-agent/config/loadConfig.ts';
+import { ConfigError } from '../config-toolkit/configError.ts';
+import { maskSecrets } from '../edge-agent/config/maskSecrets.ts';
+import { checkReferencedFiles } from '../edge-agent/config/checkFiles.ts';
+import type { AgentConfig } from '../edge-agent/config/agentConfigSchema.ts';
+import { startAgent } from '../edge-agent/agent.ts';
+import { sqsPollerSettings } from './sqsPollerSettings.ts';
+import { createLogger } from '../edge-agent/logger.ts';
+import { startMemoryGovernor } from '../edge-agent/memoryGovernor.ts';
+import { Spool } from '../edge-agent/spool/spool.ts';
 import { stringify } from 'yaml';
 
 const USAGE = `Usage: smarthost <command> [--config FILE]
@@ -72,9 +74,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'worker':
       return runWorker(config);
     case 'failed':
-      return operatorCommand(async () => (await import('./cloud/cloudCommands.ts')).printDeadLetters(config, process.stdout));
+      return operatorCommand(async () => (await import('../edge-agent/cloud/cloudCommands.ts')).printDeadLetters(config, process.stdout));
     case 'redrive':
-      return operatorCommand(async () => (await import('./cloud/cloudCommands.ts')).redrive(config, process.stdout));
+      return operatorCommand(async () => (await import('../edge-agent/cloud/cloudCommands.ts')).redrive(config, process.stdout));
     default:
       return run(config);
   }
@@ -113,10 +115,10 @@ async function operatorCommand(run: () => Promise<void>): Promise<number> {
 
 async function runWorker(config: AgentConfig): Promise<number> {
   const logger = createLogger(config.log.level);
-  const { startWorker } = await import('../functions/worker/startWorker.ts');
+  const { startSqsPoller } = await import('../functions/sqs-poller/startSqsPoller.ts');
   let running;
   try {
-    running = await startWorker(config, logger);
+    running = await startSqsPoller(sqsPollerSettings(config), logger);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

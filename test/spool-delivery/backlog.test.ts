@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import { Spool } from '../../edge-agent/spool/spool.ts';
-import { LocalDeliveryWorker } from '../../edge-agent/worker/localDeliveryWorker.ts';
-import { splitRelayTrace } from '../helpers/relayTrace.ts';
+import { SpoolDeliveryLoop } from '../../edge-agent/spool-delivery/spoolDeliveryLoop.ts';
+import { splitRelayTrace } from '../../testbed/helpers/relayTrace.ts';
 
 /**
  * With a backlog the worker keeps only ids of the later messages and reads each envelope from the
@@ -62,7 +62,7 @@ describe('local delivery worker with a backlog', () => {
     const logged: string[] = [];
     const record = (level: string) => (fields: Record<string, unknown>, message: string) => logged.push(`${level} ${message} ${String(fields.messageId ?? '')}`);
     const logger: DeliveryLogger = { debug() {}, info() {}, warn: record('warn'), error: record('error') };
-    const worker = new LocalDeliveryWorker({
+    const worker = new SpoolDeliveryLoop({
       spool,
       submitter,
       policy: { scheduleMs: [60_000], maxAgeMs: 86_400_000 },

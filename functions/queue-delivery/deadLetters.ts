@@ -2,7 +2,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import type { FailureKind } from '../../delivery/classifyReply.ts';
 
-export interface DeadLetter {
+export interface DeadLetterEntry {
   /** The queue message exactly as received, so a redrive delivers it again. */
   body: string;
   reason: string;
@@ -21,7 +21,7 @@ export class DeadLetterQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async put(letter: DeadLetter): Promise<void> {
+  async put(letter: DeadLetterEntry): Promise<void> {
     const text = (value: string) => ({ DataType: 'String', StringValue: value.slice(0, 1000) || '-' });
     await this.sqs.send(
       new SendMessageCommand({

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createHash, X509Certificate } from 'node:crypto';
 
 /**
- * The committed test TLS material (see test/fixtures/tls/README.md), read once at import.
+ * The committed test TLS material (see testbed/fixtures/tls/README.md), read once at import.
  * `caPem` is the only thing a client needs to trust both fakes.
  */
 const dir = new URL('../fixtures/tls/', import.meta.url);

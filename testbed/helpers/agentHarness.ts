@@ -6,7 +6,7 @@ import { createTransport } from 'nodemailer';
 import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
 import { startAgent, type AgentDependencies, type RunningAgent } from '../../edge-agent/agent.ts';
 import { createLogger } from '../../edge-agent/logger.ts';
-import type { AttemptRecord } from '../../edge-agent/worker/localDeliveryWorker.ts';
+import type { AttemptRecord } from '../../edge-agent/spool-delivery/spoolDeliveryLoop.ts';
 
 /** Every log line the agent wrote, for assertions (and for checking no secret leaks). */
 export class LogCapture extends Writable {
@@ -107,16 +107,16 @@ export async function sendRaw(port: number, from: string, to: string[], raw: Buf
 export function waitForAttempt(agent: RunningAgent, match: (record: AttemptRecord) => boolean, timeoutMs = 10_000): Promise<AttemptRecord> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      agent.worker.off('attempt', listener);
+      agent.deliveryLoop.off('attempt', listener);
       reject(new Error(`no matching delivery attempt within ${timeoutMs} ms`));
     }, timeoutMs);
     const listener = (record: AttemptRecord) => {
       if (match(record)) {
         clearTimeout(timer);
-        agent.worker.off('attempt', listener);
+        agent.deliveryLoop.off('attempt', listener);
         resolve(record);
       }
     };
-    agent.worker.on('attempt', listener);
+    agent.deliveryLoop.on('attempt', listener);
   });
 }

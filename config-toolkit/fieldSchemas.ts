@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { quoteValue } from './configProblems.ts';
+import { parseDuration } from './duration.ts';
+
+/** Inline PEM is told apart from a file path by its armour line; paths never start with dashes. */
+export function isInlinePem(value: string): boolean {
+  return value.trimStart().startsWith('-----BEGIN');
+}
+
+/** Values substituted from `${ENV}` are strings, so numeric settings also accept their decimal spelling. */
+export function integerSchema(min: number, max: number = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+    z.number().int().min(min).max(max),
+  );
+}
+
+const DURATION_HINT = 'expected a duration such as 30s, 5m, 2d or 1h30m';
+
+/** A duration in the config's notation, as milliseconds. Zero is refused: it would spin. */
+export const durationSchema = z.unknown().transform((value, ctx) => {
+  if (typeof value === 'string') {
+    let ms: number | undefined;
+    try {
+      ms = parseDuration(value);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+    }
+    if (ms !== undefined && Number.isFinite(ms)) {
+      if (ms > 0) return ms;
+      ctx.addIssue({ code: 'custom', message: 'must be longer than zero' });
+      return z.NEVER;
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: `${DURATION_HINT}, got ${quoteValue(value)}` });
+  return z.NEVER;
+});
+
+/** A certificate, key or CA bundle: a file path, or inline PEM (the cloud secret carries PEM text). */
+export const pemOrPathSchema = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    // The value is never echoed: it may be a private key.
+    if (isInlinePem(value) && !/-----END [^\n]*-----/.test(value)) {
+      ctx.addIssue({ code: 'custom', message: 'inline PEM has no -----END line (was it cut short?)' });
+    }
+  });
+

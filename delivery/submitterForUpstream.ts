@@ -1,0 +1,31 @@
+import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
+import type { Submitter } from './smtp/submission.ts';
+import type { UpstreamConfig } from './upstreamConfig.ts';
+
+/** Where the upstream block comes from: inline, or a Secrets Manager secret holding the same JSON. */
+export type UpstreamSource = UpstreamConfig | { secretArn: string };
+
+export interface ChosenSubmitter {
+  submitter: Submitter;
+  /** The mailbox the upstream authenticates as (operator hints); a secret's is known once it is read. */
+  mailbox: () => Promise<string | undefined>;
+  /** Deliveries at once: the mailbox's connection limit. */
+  connections: number;
+  /** Deliveries started per minute at most; absent while it is only known from a secret not yet read. */
+  perMinute?: number;
+}
+
+/** Exchange Online's concurrent connections per mailbox, used until a secret's own rateLimit is read. */
+const SECRET_DEFAULT_CONNECTIONS = 3;
+
+/** The submitter an upstream source asks for; every runtime that delivers goes through here. */
+export async function submitterForUpstream(upstream: UpstreamSource, options: { secretTtlSeconds?: number; sharedBy?: number } = {}): Promise<ChosenSubmitter> {
+  if ('secretArn' in upstream) {
+    // Loaded only here: it brings the AWS SDK's Secrets Manager client.
+    const { SecretUpstreamSubmitter } = await import('./secretUpstreamSubmitter.ts');
+    const submitter = new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: options.secretTtlSeconds ?? 300, sharedBy: options.sharedBy });
+    return { submitter, mailbox: () => submitter.mailbox(), connections: SECRET_DEFAULT_CONNECTIONS };
+  }
+  const { submitter, mailbox } = createUpstreamSubmitter(upstream, options.sharedBy);
+  return { submitter, mailbox: async () => mailbox, connections: upstream.rateLimit.connections, perMinute: upstream.rateLimit.perMinute };
+}

@@ -1,0 +1,68 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DeliveryLogger } from '../../delivery/logger.ts';
+import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { submitterForUpstream, type UpstreamSource } from '../../delivery/submitterForUpstream.ts';
+import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
+import { noMetrics } from '../queue-delivery/deliveryMetrics.ts';
+import { SqsPoller } from './sqsPoller.ts';
+
+/** What `smarthost worker` needs, already validated by whoever read the configuration. */
+export interface SqsPollerSettings {
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  ledgerTable: string;
+  region?: string;
+  upstream: UpstreamSource;
+  policy: RetryPolicy;
+  /** Milliseconds: long-poll wait, visibility timeout, ledger lease, back-off after queue errors. */
+  timings: { pollWait: number; visibilityTimeout: number; lease: number; errorBackoff: number };
+}
+
+export interface RunningSqsPoller {
+  poller: SqsPoller;
+  stop(): Promise<void>;
+}
+
+/** `smarthost worker`: the delivery function's record handler, fed by long-polling the queue. */
+export async function startSqsPoller(
+  settings: SqsPollerSettings,
+  logger: DeliveryLogger,
+  aws: { sqs?: SQSClient; s3?: S3Client; dynamo?: DynamoDBClient } = {},
+): Promise<RunningSqsPoller> {
+  const region = settings.region ? { region: settings.region } : {};
+  const sqs = aws.sqs ?? new SQSClient(region);
+  const { submitter, mailbox } = await submitterForUpstream(settings.upstream);
+  const deps = createDeliveryDeps({
+    queueUrl: settings.queueUrl,
+    deadLetterQueueUrl: settings.deadLetterQueueUrl,
+    ledgerTable: settings.ledgerTable,
+    submitter,
+    mailbox,
+    metrics: noMetrics,
+    logger,
+    leaseMs: settings.timings.lease,
+    policy: settings.policy,
+    aws: { sqs, s3: aws.s3 ?? new S3Client(region), dynamo: aws.dynamo ?? new DynamoDBClient(region) },
+  });
+  const { timings } = settings;
+  const poller = new SqsPoller({
+    sqs,
+    queueUrl: settings.queueUrl,
+    deps,
+    logger,
+    waitSeconds: Math.round(timings.pollWait / 1000),
+    visibilitySeconds: Math.ceil(timings.visibilityTimeout / 1000),
+    errorBackoffMs: timings.errorBackoff,
+  });
+  poller.start();
+  logger.info({ queueUrl: settings.queueUrl }, 'smarthost worker polling');
+  return {
+    poller,
+    async stop() {
+      await poller.stop();
+      await submitter.close();
+    },
+  };
+}
