@@ -11,6 +11,7 @@ import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
 import { installDataScanner } from './dataScanner.ts';
 import { installServerReplies } from './serverReplies.ts';
+import { installPipelineContinuation } from './pipelineContinuation.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
@@ -65,6 +66,9 @@ export class SmtpIntake {
     }
     if (!installDataScanner()) {
       logger.warn('smtp-server changed its parser internals: using its own DATA parser (slower); see edge-agent/intake/dataScanner.ts');
+    }
+    if (!installPipelineContinuation()) {
+      logger.warn('smtp-server changed its parser internals: a client that sends whole transactions in one write may stall; see edge-agent/intake/pipelineContinuation.ts');
     }
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
