@@ -13,6 +13,8 @@ import { installDataScanner } from './dataScanner.ts';
 import { installServerReplies } from './serverReplies.ts';
 import { installPipelineContinuation } from './pipelineContinuation.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
+import { HeaderLineLimit } from './headerLines.ts';
+import { NulByteGuard, type NulBytePolicy } from './nulBytes.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
 
@@ -22,6 +24,7 @@ export interface IntakeOptions {
   maxMessageSize: number;
   maxRecipients: number;
   bareNewlines: BareNewlinePolicy;
+  nulBytes: NulBytePolicy;
   tls?: { cert: string; key: string; minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' };
   maxConnections: number;
   maxConnectionsPerClient: number;
@@ -236,6 +239,10 @@ export class SmtpIntake {
     if (!rule) {
       return new SmtpReplyError(554, '5.7.1 Not allowed to relay');
     }
+    const unknownMail = unknownParameter(address, MAIL_PARAMETERS);
+    if (unknownMail) {
+      return parameterNotRecognized('MAIL FROM', unknownMail);
+    }
     if (needsSmtpUtf8(address.address) && !hasSmtpUtf8(address)) {
       return SMTPUTF8_REQUIRED;
     }
@@ -259,6 +266,10 @@ export class SmtpIntake {
   }
 
   private checkRecipient(address: SMTPServerAddress, session: SMTPServerSession): SmtpReplyError | undefined {
+    const unknownRcpt = unknownParameter(address, RCPT_PARAMETERS);
+    if (unknownRcpt) {
+      return parameterNotRecognized('RCPT TO', unknownRcpt);
+    }
     if (needsSmtpUtf8(address.address) && !(session.envelope.mailFrom && hasSmtpUtf8(session.envelope.mailFrom))) {
       return SMTPUTF8_REQUIRED;
     }
@@ -273,10 +284,12 @@ export class SmtpIntake {
     this.inFlight += 1;
     const sizeLimit = new SizeLimit(this.options.maxMessageSize, ProgressDeadlines.PROGRESS_BYTES, () => this.deadlines.progress(session.id));
     const lineEnds = new LineEndingGuard(this.options.bareNewlines);
+    const nulBytes = new NulByteGuard(this.options.nulBytes);
+    const headerLines = new HeaderLineLimit();
     // A client that disconnects or idles out mid-message has its body stream destroyed by
     // smtp-server, silently unless someone listens for 'error'. The chain into the spool would
     // then wait for an end that never comes: temp file open, transaction in flight for ever.
-    stream.on('error', (error) => lineEnds.destroy(error));
+    stream.on('error', (error) => headerLines.destroy(error));
     const mailFrom = session.envelope.mailFrom;
     const fields = {
       ip: session.remoteAddress,
@@ -297,9 +310,11 @@ export class SmtpIntake {
         () => {
           // .pipe does not forward errors, and smtp-server's stream must be read to its end before
           // the reply can go out: a failing check ends the chain, not the source.
-          sizeLimit.on('error', (error) => lineEnds.destroy(error));
-          stream.pipe(sizeLimit).pipe(lineEnds);
-          return lineEnds;
+          for (const stage of [sizeLimit, lineEnds, nulBytes]) {
+            stage.on('error', (error) => headerLines.destroy(error));
+          }
+          stream.pipe(sizeLimit).pipe(lineEnds).pipe(nulBytes).pipe(headerLines);
+          return headerLines;
         },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
@@ -329,6 +344,26 @@ export class SmtpIntake {
  * recipient would fail only later at Exchange Online.
  */
 const SMTPUTF8_REQUIRED = new SmtpReplyError(553, '5.6.7 Non-ASCII address without SMTPUTF8');
+
+/**
+ * The parameters of the extensions EHLO advertises (RFC 5321 §4.1.1.11: any other is answered
+ * 555): SIZE, BODY (8BITMIME), SMTPUTF8, AUTH (RFC 4954), REQUIRETLS (over TLS), and DSN's RET,
+ * ENVID, NOTIFY and ORCPT. smtp-server checks the values of those it knows and accepts any other
+ * name silently, so a client's XYZ=1 would otherwise be taken and dropped.
+ */
+const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'REQUIRETLS', 'RET', 'ENVID']);
+const RCPT_PARAMETERS = new Set(['NOTIFY', 'ORCPT']);
+
+function unknownParameter(address: SMTPServerAddress, known: ReadonlySet<string>): string | undefined {
+  const args = address.args;
+  if (!args) return undefined;
+  return Object.keys(args).find((name) => !known.has(name.toUpperCase()));
+}
+
+function parameterNotRecognized(command: string, name: string): SmtpReplyError {
+  // The name is printable: smtp-server splits parameters on white space and refuses control characters only in values.
+  return new SmtpReplyError(555, `5.5.4 ${command} parameter ${name.replace(/[^\x21-\x7e]/g, '?').slice(0, 64)} not recognized`);
+}
 
 function needsSmtpUtf8(address: string): boolean {
   return /[^\x00-\x7f]/.test(address);
