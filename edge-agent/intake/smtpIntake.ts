@@ -226,7 +226,8 @@ export class SmtpIntake {
     const delay = this.authThrottle.fail(session.remoteAddress);
     this.logger.warn({ ip: session.remoteAddress, client: rule?.name, delayMs: delay }, 'authentication failed');
     if (delay > 0) {
-      await sleep(delay);
+      // Unref'd: a guesser's queued answers must not keep a stopping agent alive.
+      await sleep(delay, undefined, { ref: false });
     }
     throw new SmtpReplyError(535, '5.7.8 Authentication credentials invalid');
   }
