@@ -17,6 +17,7 @@ import { HeaderLineLimit } from './headerLines.ts';
 import { NulByteGuard, type NulBytePolicy } from './nulBytes.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
+import { cipherList, isTlsError, type TlsMinVersion } from './tlsSuites.ts';
 
 export interface IntakeOptions {
   host: string;
@@ -25,7 +26,7 @@ export interface IntakeOptions {
   maxRecipients: number;
   bareNewlines: BareNewlinePolicy;
   nulBytes: NulBytePolicy;
-  tls?: { cert: string; key: string; minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' };
+  tls?: { cert: string; key: string; minVersion: TlsMinVersion };
   maxConnections: number;
   maxConnectionsPerClient: number;
   idleTimeoutMs: number;
@@ -105,8 +106,7 @@ export class SmtpIntake {
             key: tls.key,
             cert: tls.cert,
             minVersion: tls.minVersion,
-            // OpenSSL 3 refuses TLS 1.0/1.1 ciphers at its default security level.
-            ...(tls.minVersion === 'TLSv1' || tls.minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+            ciphers: cipherList(tls.minVersion),
           }
         : {}),
       onConnect: (session, callback) => callback(this.admit(session)),
@@ -126,7 +126,7 @@ export class SmtpIntake {
       },
       onClose: (session) => this.release(session),
     });
-    this.server.on('error', (error) => this.logger.warn({ err: error.message }, 'SMTP connection error'));
+    this.server.on('error', (error: Error & { remoteAddress?: string; code?: unknown }) => this.connectionError(error));
   }
 
   async listen(): Promise<AddressInfo> {
@@ -149,6 +149,18 @@ export class SmtpIntake {
     this.server.options.closeTimeout = 1;
     this.deadlines.clearAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** smtp-server's connection errors carry the peer's address; the rule name is found from it. */
+  private connectionError(error: Error & { remoteAddress?: string; code?: unknown }): void {
+    const ip = error.remoteAddress;
+    const fields = { ip, client: ip ? this.access.match(ip)?.name : undefined, code: typeof error.code === 'string' ? error.code : undefined, err: error.message };
+    if (isTlsError(error)) {
+      // A device that cannot agree on a suite or protocol with listen.tls: the admin needs to know which.
+      this.logger.warn(fields, 'TLS handshake failed');
+      return;
+    }
+    this.logger.warn(fields, 'SMTP connection error');
   }
 
   /** Closes a connection whose deadline passed without a message or DATA arriving. */
