@@ -602,6 +602,18 @@ export const CATALOGUE: readonly BadInput[] = [
     exchanges: [{ send: `MAIL FROM:<${FROM}>\r\nRSET\r\n`.repeat(200), expect: times(200, [ACCEPTED, '250 Flushed']).flat() }],
   },
   {
+    name: 'five whole transactions in one write, each body before its 354',
+    why: 'RFC 2920 does not allow it (nc host 25 < session.txt does it): every transaction still gets its four replies and is stored once',
+    outcome: 'passed through',
+    exchanges: [
+      {
+        send: Array.from({ length: 5 }, (_, i) => `${OPEN_TRANSACTION}Subject: batch ${i}\r\n\r\nmessage ${i}\r\n.\r\n`).join(''),
+        expect: times(5, [...TRANSACTION_OPENED, QUEUED]).flat(),
+      },
+    ],
+    stored: Array.from({ length: 5 }, (_, i) => `Subject: batch ${i}\r\n\r\nmessage ${i}\r\n`),
+  },
+  {
     name: '10,000 NOOP in one write',
     why: 'the server reads on only as its replies drain, and answers all',
     outcome: 'passed through',
