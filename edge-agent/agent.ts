@@ -107,6 +107,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       maxMessageSize: config.listen.maxMessageSize,
       maxRecipients: config.listen.maxRecipients,
       bareNewlines: config.listen.bareNewlines,
+      nulBytes: config.listen.nulBytes,
       tls: tls ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8'), minVersion: tls.minVersion } : undefined,
       maxConnections: config.listen.maxConnections,
       maxConnectionsPerClient: config.listen.maxConnectionsPerClient,

@@ -111,6 +111,8 @@ const listenSchema = z.strictObject({
   maxMessageSize: byteSizeSchema.prefault('35MB'),
   maxRecipients: integerSchema(1).default(500),
   bareNewlines: z.enum(['normalize', 'reject']).default('normalize'),
+  /** NUL bytes in a message: removed, or the message refused (edge-agent/intake/nulBytes.ts). */
+  nulBytes: z.enum(['strip', 'reject']).default('strip'),
   tls: tlsSchema.optional(),
   maxConnections: integerSchema(1).default(100),
   maxConnectionsPerClient: integerSchema(1).default(20),

@@ -11,9 +11,13 @@ import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
 import { installDataScanner } from './dataScanner.ts';
 import { installServerReplies } from './serverReplies.ts';
+import { installPipelineContinuation } from './pipelineContinuation.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
+import { HeaderLineLimit } from './headerLines.ts';
+import { NulByteGuard, type NulBytePolicy } from './nulBytes.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
 import { SizeLimit } from './sizeLimit.ts';
+import { cipherList, isTlsError, type TlsMinVersion } from './tlsSuites.ts';
 
 export interface IntakeOptions {
   host: string;
@@ -21,7 +25,8 @@ export interface IntakeOptions {
   maxMessageSize: number;
   maxRecipients: number;
   bareNewlines: BareNewlinePolicy;
-  tls?: { cert: string; key: string; minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' };
+  nulBytes: NulBytePolicy;
+  tls?: { cert: string; key: string; minVersion: TlsMinVersion };
   maxConnections: number;
   maxConnectionsPerClient: number;
   idleTimeoutMs: number;
@@ -66,6 +71,9 @@ export class SmtpIntake {
     if (!installDataScanner()) {
       logger.warn('smtp-server changed its parser internals: using its own DATA parser (slower); see edge-agent/intake/dataScanner.ts');
     }
+    if (!installPipelineContinuation()) {
+      logger.warn('smtp-server changed its parser internals: a client that sends whole transactions in one write may stall; see edge-agent/intake/pipelineContinuation.ts');
+    }
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
     this.deadlines = new ProgressDeadlines(options.idleTimeoutMs * 2, (id) => this.noProgress(id));
@@ -98,8 +106,7 @@ export class SmtpIntake {
             key: tls.key,
             cert: tls.cert,
             minVersion: tls.minVersion,
-            // OpenSSL 3 refuses TLS 1.0/1.1 ciphers at its default security level.
-            ...(tls.minVersion === 'TLSv1' || tls.minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+            ciphers: cipherList(tls.minVersion),
           }
         : {}),
       onConnect: (session, callback) => callback(this.admit(session)),
@@ -119,7 +126,7 @@ export class SmtpIntake {
       },
       onClose: (session) => this.release(session),
     });
-    this.server.on('error', (error) => this.logger.warn({ err: error.message }, 'SMTP connection error'));
+    this.server.on('error', (error: Error & { remoteAddress?: string; code?: unknown }) => this.connectionError(error));
   }
 
   async listen(): Promise<AddressInfo> {
@@ -142,6 +149,18 @@ export class SmtpIntake {
     this.server.options.closeTimeout = 1;
     this.deadlines.clearAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** smtp-server's connection errors carry the peer's address; the rule name is found from it. */
+  private connectionError(error: Error & { remoteAddress?: string; code?: unknown }): void {
+    const ip = error.remoteAddress;
+    const fields = { ip, client: ip ? this.access.match(ip)?.name : undefined, code: typeof error.code === 'string' ? error.code : undefined, err: error.message };
+    if (isTlsError(error)) {
+      // A device that cannot agree on a suite or protocol with listen.tls: the admin needs to know which.
+      this.logger.warn(fields, 'TLS handshake failed');
+      return;
+    }
+    this.logger.warn(fields, 'SMTP connection error');
   }
 
   /** Closes a connection whose deadline passed without a message or DATA arriving. */
@@ -219,7 +238,8 @@ export class SmtpIntake {
     const delay = this.authThrottle.fail(session.remoteAddress);
     this.logger.warn({ ip: session.remoteAddress, client: rule?.name, delayMs: delay }, 'authentication failed');
     if (delay > 0) {
-      await sleep(delay);
+      // Unref'd: a guesser's queued answers must not keep a stopping agent alive.
+      await sleep(delay, undefined, { ref: false });
     }
     throw new SmtpReplyError(535, '5.7.8 Authentication credentials invalid');
   }
@@ -231,6 +251,10 @@ export class SmtpIntake {
     const rule = this.sessions.get(session.id)?.rule;
     if (!rule) {
       return new SmtpReplyError(554, '5.7.1 Not allowed to relay');
+    }
+    const unknownMail = unknownParameter(address, MAIL_PARAMETERS);
+    if (unknownMail) {
+      return parameterNotRecognized('MAIL FROM', unknownMail);
     }
     if (needsSmtpUtf8(address.address) && !hasSmtpUtf8(address)) {
       return SMTPUTF8_REQUIRED;
@@ -255,6 +279,10 @@ export class SmtpIntake {
   }
 
   private checkRecipient(address: SMTPServerAddress, session: SMTPServerSession): SmtpReplyError | undefined {
+    const unknownRcpt = unknownParameter(address, RCPT_PARAMETERS);
+    if (unknownRcpt) {
+      return parameterNotRecognized('RCPT TO', unknownRcpt);
+    }
     if (needsSmtpUtf8(address.address) && !(session.envelope.mailFrom && hasSmtpUtf8(session.envelope.mailFrom))) {
       return SMTPUTF8_REQUIRED;
     }
@@ -269,10 +297,12 @@ export class SmtpIntake {
     this.inFlight += 1;
     const sizeLimit = new SizeLimit(this.options.maxMessageSize, ProgressDeadlines.PROGRESS_BYTES, () => this.deadlines.progress(session.id));
     const lineEnds = new LineEndingGuard(this.options.bareNewlines);
+    const nulBytes = new NulByteGuard(this.options.nulBytes);
+    const headerLines = new HeaderLineLimit();
     // A client that disconnects or idles out mid-message has its body stream destroyed by
     // smtp-server, silently unless someone listens for 'error'. The chain into the spool would
     // then wait for an end that never comes: temp file open, transaction in flight for ever.
-    stream.on('error', (error) => lineEnds.destroy(error));
+    stream.on('error', (error) => headerLines.destroy(error));
     const mailFrom = session.envelope.mailFrom;
     const fields = {
       ip: session.remoteAddress,
@@ -293,9 +323,11 @@ export class SmtpIntake {
         () => {
           // .pipe does not forward errors, and smtp-server's stream must be read to its end before
           // the reply can go out: a failing check ends the chain, not the source.
-          sizeLimit.on('error', (error) => lineEnds.destroy(error));
-          stream.pipe(sizeLimit).pipe(lineEnds);
-          return lineEnds;
+          for (const stage of [sizeLimit, lineEnds, nulBytes]) {
+            stage.on('error', (error) => headerLines.destroy(error));
+          }
+          stream.pipe(sizeLimit).pipe(lineEnds).pipe(nulBytes).pipe(headerLines);
+          return headerLines;
         },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
@@ -325,6 +357,26 @@ export class SmtpIntake {
  * recipient would fail only later at Exchange Online.
  */
 const SMTPUTF8_REQUIRED = new SmtpReplyError(553, '5.6.7 Non-ASCII address without SMTPUTF8');
+
+/**
+ * The parameters of the extensions EHLO advertises (RFC 5321 §4.1.1.11: any other is answered
+ * 555): SIZE, BODY (8BITMIME), SMTPUTF8, AUTH (RFC 4954), REQUIRETLS (over TLS), and DSN's RET,
+ * ENVID, NOTIFY and ORCPT. smtp-server checks the values of those it knows and accepts any other
+ * name silently, so a client's XYZ=1 would otherwise be taken and dropped.
+ */
+const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'REQUIRETLS', 'RET', 'ENVID']);
+const RCPT_PARAMETERS = new Set(['NOTIFY', 'ORCPT']);
+
+function unknownParameter(address: SMTPServerAddress, known: ReadonlySet<string>): string | undefined {
+  const args = address.args;
+  if (!args) return undefined;
+  return Object.keys(args).find((name) => !known.has(name.toUpperCase()));
+}
+
+function parameterNotRecognized(command: string, name: string): SmtpReplyError {
+  // The name is printable: smtp-server splits parameters on white space and refuses control characters only in values.
+  return new SmtpReplyError(555, `5.5.4 ${command} parameter ${name.replace(/[^\x21-\x7e]/g, '?').slice(0, 64)} not recognized`);
+}
 
 function needsSmtpUtf8(address: string): boolean {
   return /[^\x00-\x7f]/.test(address);

@@ -47,6 +47,17 @@ const REJECT_BARE_NEWLINES: AgentSetup = {
   config: () => ({ clients: [OFFICE], senders: { allowedDomains: ['contoso.com'] }, listen: { ...LIMITS, bareNewlines: 'reject' } }),
 };
 
+const REJECT_NUL_BYTES: AgentSetup = {
+  name: 'nulBytes: reject',
+  config: () => ({ clients: [OFFICE], senders: { allowedDomains: ['contoso.com'] }, listen: { ...LIMITS, nulBytes: 'reject' } }),
+};
+
+/** The default message size, for a header line of 20 MiB. */
+const DEFAULT_SIZE: AgentSetup = {
+  name: 'maxMessageSize 35MB',
+  config: () => ({ clients: [OFFICE] }),
+};
+
 const WITH_TLS: AgentSetup = {
   name: 'listen.tls',
   config: (files) => ({ clients: [OFFICE], listen: { ...LIMITS, tls: { cert: files.tlsCert, key: files.tlsKey } } }),
@@ -83,11 +94,14 @@ const UNRECOGNIZED = '500 Error: command not recognized';
 const TOO_MANY_UNRECOGNIZED = '421 Error: too many unrecognized commands';
 const LINE_TOO_LONG = '421 Error: Command line too long';
 const SMTP_SERVER_MAX_LINE = 16 * 1024;
+const NUL_REFUSED = '550 5.6.0 Message contains a NUL byte';
+const HEADER_LINE_REFUSED = '550 5.6.0 Message has a header line longer than 998 characters';
+const unknownParameter = (command: string, name: string) => `555 5.5.4 ${command} parameter ${name} not recognized`;
 
 const notAllowed = (domain: string) => `550 5.7.1 Sender domain ${domain} is not allowed to relay`;
 const times = <T>(count: number, item: T): T[] => Array.from({ length: count }, () => item);
-/** What the spool keeps when bare CRs and LFs are normalized: every line end CRLF. */
-const normalized = (text: string) => text.replace(/\r\n|\r|\n/g, '\r\n');
+/** What the spool keeps when bare CRs and LFs are normalized (every line end CRLF) and NULs stripped. */
+const normalized = (text: string) => text.replace(/\r\n|\r|\n/g, '\r\n').replace(/\0/g, '');
 /** `count` lines of 100 bytes (98 + CRLF). */
 const filler = (count: number) => `${'y'.repeat(98)}\r\n`.repeat(count);
 
@@ -129,6 +143,17 @@ function smuggling(label: string, fakeEnd: string, smuggled: string, policy: 'no
   };
 }
 
+/** The same attempt with a NUL in front of the dot, under listen.nulBytes: reject. */
+function smugglingNulRejected(label: string, fakeEnd: string): ScriptedEntry {
+  return {
+    name: `SMTP smuggling, ${label} "${JSON.stringify(fakeEnd).slice(1, -1)}", nulBytes reject`,
+    why: 'the NUL refuses the whole message, so no hop that ends a string at a NUL sees a fake end',
+    setup: REJECT_NUL_BYTES,
+    outcome: 'refused',
+    exchanges: transaction(`Subject: smuggling\r\n\r\nfirst part${fakeEnd}${SMUGGLED_CRLF}\r\n`, NUL_REFUSED),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The catalogue
 
@@ -143,6 +168,10 @@ export const CATALOGUE: readonly BadInput[] = [
   smuggling('CR before each CRLF', '\r\r\n.\r\r\n', SMUGGLED_CRLF, 'reject'),
   smuggling('bare LF end and LF-only commands', '\n.\n', SMUGGLED_LF, 'reject'),
   smuggling('NUL after the dot', '\r\n.\0\r\n', SMUGGLED_CRLF, 'no bare newline'),
+  // The NUL is stripped: the stored body holds the line "." between CRLFs, dot-stuffed again when forwarded.
+  smuggling('NUL before the dot', '\r\n\0.\r\n', SMUGGLED_CRLF, 'normalize'),
+  smugglingNulRejected('NUL before the dot', '\r\n\0.\r\n'),
+  smugglingNulRejected('NUL after the dot', '\r\n.\0\r\n'),
   {
     name: 'SMTP smuggling, bare LF fake end split across two writes',
     why: 'the end of data is found the same way whatever the TCP segments',
@@ -285,10 +314,90 @@ export const CATALOGUE: readonly BadInput[] = [
   },
   {
     name: 'NUL bytes in the body',
-    why: 'body bytes are the device\'s business: kept as sent',
-    outcome: 'passed through',
+    why: 'listen.nulBytes strip (default): Exchange Online refuses NULs later, after the device was told 250; removed, the rest kept',
+    outcome: 'defused',
     exchanges: transaction('Subject: nul\r\n\r\nbefore\0\0after\r\n', QUEUED),
-    stored: ['Subject: nul\r\n\r\nbefore\0\0after\r\n'],
+    stored: ['Subject: nul\r\n\r\nbeforeafter\r\n'],
+  },
+  {
+    name: 'a NUL byte in a header, nulBytes reject',
+    why: 'listen.nulBytes reject: 550 5.6.0 and nothing stored',
+    setup: REJECT_NUL_BYTES,
+    outcome: 'refused',
+    exchanges: transaction('Subject: n\0ul\r\n\r\nbody\r\n', NUL_REFUSED),
+  },
+  {
+    name: 'a message that is nothing but NULs, nulBytes reject',
+    why: 'a 64 KiB run of NULs is refused like a single one',
+    setup: REJECT_NUL_BYTES,
+    outcome: 'refused',
+    exchanges: transaction(`${'\0'.repeat(64 * 1024)}\r\n`, NUL_REFUSED),
+  },
+
+  // Unknown MAIL FROM and RCPT TO parameters
+  {
+    name: 'MAIL FROM with an unknown parameter XYZ=1',
+    why: 'RFC 5321 §4.1.1.11: a parameter of no advertised extension is answered 555',
+    outcome: 'refused',
+    exchanges: [{ send: `MAIL FROM:<${FROM}> XYZ=1\r\n`, expect: [unknownParameter('MAIL FROM', 'XYZ')] }],
+  },
+  {
+    name: 'MAIL FROM with a valueless unknown parameter after known ones',
+    why: 'SIZE and BODY are fine; the unknown flag still refuses the command, and the transaction does not open',
+    outcome: 'refused',
+    exchanges: [{ send: `MAIL FROM:<${FROM}> SIZE=100 BODY=8BITMIME XFLAG\r\nRCPT TO:<${TO}>\r\n`, expect: [unknownParameter('MAIL FROM', 'XFLAG'), '503 Error: need MAIL command'] }],
+  },
+  {
+    name: 'RCPT TO with an unknown parameter',
+    why: 'RFC 5321 §4.1.1.11; the sender stays accepted and a plain RCPT TO still works',
+    outcome: 'refused',
+    exchanges: [{ send: `MAIL FROM:<${FROM}>\r\nRCPT TO:<${TO}> FOO=bar\r\nRCPT TO:<${TO}>\r\nRSET\r\n`, expect: [ACCEPTED, unknownParameter('RCPT TO', 'FOO'), ACCEPTED, '250 Flushed'] }],
+  },
+  {
+    name: 'the parameters of advertised extensions (SIZE, BODY, SMTPUTF8, AUTH, RET, ENVID, NOTIFY, ORCPT)',
+    why: 'every parameter EHLO offers is still accepted',
+    outcome: 'passed through',
+    exchanges: [
+      {
+        send: `MAIL FROM:<${FROM}> SIZE=100 BODY=8BITMIME SMTPUTF8 AUTH=<> RET=HDRS ENVID=abc\r\nRCPT TO:<${TO}> NOTIFY=FAILURE ORCPT=rfc822;${TO}\r\nRSET\r\n`,
+        expect: [ACCEPTED, ACCEPTED, '250 Flushed'],
+      },
+    ],
+  },
+
+  // Header lines (RFC 5322: 998 characters)
+  {
+    name: 'a header line of exactly 998 characters',
+    why: 'RFC 5322 §2.1.1 allows 998 without the CRLF: stored byte for byte',
+    outcome: 'passed through',
+    exchanges: transaction(`Subject: ${'s'.repeat(998 - 9)}\r\n\r\nbody\r\n`, QUEUED),
+    stored: [`Subject: ${'s'.repeat(998 - 9)}\r\n\r\nbody\r\n`],
+  },
+  {
+    name: 'a header line of 999 characters',
+    why: 'over RFC 5322\'s limit Exchange Online refuses the message, after the device saw 250: refused at the end of data instead',
+    outcome: 'refused',
+    exchanges: transaction(`Subject: ${'s'.repeat(999 - 9)}\r\n\r\nbody\r\n`, HEADER_LINE_REFUSED),
+  },
+  {
+    name: 'a folded header whose continuation line is 5,000 characters',
+    why: 'the limit is per line, continuation lines included',
+    outcome: 'refused',
+    exchanges: transaction(`To: a@contoso.com,\r\n ${'b'.repeat(5_000)}@contoso.com\r\n\r\nbody\r\n`, HEADER_LINE_REFUSED),
+  },
+  {
+    name: 'a single header line of 20 MiB',
+    why: 'under maxMessageSize but far over 998: refused, and never written whole to the spool',
+    setup: DEFAULT_SIZE,
+    outcome: 'refused',
+    exchanges: transaction(`X-Huge: ${'h'.repeat(20 * 1024 * 1024)}\r\n\r\nbody\r\n`, HEADER_LINE_REFUSED),
+  },
+  {
+    name: 'a 2,000-character line in a message without a header section',
+    why: 'a first line that is no header field starts the body (as Postfix reads it), and body lines are not limited',
+    outcome: 'passed through',
+    exchanges: transaction(`UPS on battery ${'u'.repeat(2_000)}\r\nRuntime left: 12 min\r\n`, QUEUED),
+    stored: [`UPS on battery ${'u'.repeat(2_000)}\r\nRuntime left: 12 min\r\n`],
   },
 
   // Malformed addresses
@@ -491,6 +600,18 @@ export const CATALOGUE: readonly BadInput[] = [
     why: 'the sender check runs 200 times without the replies getting out of order',
     outcome: 'passed through',
     exchanges: [{ send: `MAIL FROM:<${FROM}>\r\nRSET\r\n`.repeat(200), expect: times(200, [ACCEPTED, '250 Flushed']).flat() }],
+  },
+  {
+    name: 'five whole transactions in one write, each body before its 354',
+    why: 'RFC 2920 does not allow it (nc host 25 < session.txt does it): every transaction still gets its four replies and is stored once',
+    outcome: 'passed through',
+    exchanges: [
+      {
+        send: Array.from({ length: 5 }, (_, i) => `${OPEN_TRANSACTION}Subject: batch ${i}\r\n\r\nmessage ${i}\r\n.\r\n`).join(''),
+        expect: times(5, [...TRANSACTION_OPENED, QUEUED]).flat(),
+      },
+    ],
+    stored: Array.from({ length: 5 }, (_, i) => `Subject: batch ${i}\r\n\r\nmessage ${i}\r\n`),
   },
   {
     name: '10,000 NOOP in one write',

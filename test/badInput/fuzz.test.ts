@@ -308,7 +308,9 @@ describe(`fuzz, seed ${SEED} (replay: SMARTHOST_FUZZ_SEED=${SEED} SMARTHOST_FUZZ
           const id = queuedId(replies[0] ?? '');
           await target.deliveryLoop.whenIdle();
           const stored = (await readOutboxMessage(target.config.outbox.dir, id)).toString('latin1');
-          assert.equal(stored, policy === 'normalize' ? normalized(kept) : kept, `stored bytes: ${context}`);
+          // listen.nulBytes strip (the default) removes NULs after the line ends are handled.
+          const expected = (policy === 'normalize' ? normalized(kept) : kept).replace(/\0/g, '');
+          assert.equal(stored, expected, `stored bytes: ${context}`);
         }
       } finally {
         await quit(client);
