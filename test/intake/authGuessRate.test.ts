@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import type { RawSmtpClient } from '../helpers/rawSmtpClient.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import type { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { openSession } from './helpers/smtpSession.ts';
 
 const CREDENTIALS = { username: 'helpdesk', password: 'helpdesk-pass-7c1d' };

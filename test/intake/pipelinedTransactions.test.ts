@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { readOutboxMessage } from '../helpers/relayTrace.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 import { listDir } from './helpers/messageBytes.ts';
 import { HELP_REPLY, openSession, queuedId, quit, repliesUntil } from './helpers/smtpSession.ts';
 
@@ -49,7 +49,7 @@ describe('whole transactions pipelined in one write', () => {
         ids.push(queuedId(end ?? ''));
       }
       assert.equal(new Set(ids).size, count, 'every transaction has its own message id');
-      await agent.worker.whenIdle();
+      await agent.deliveryLoop.whenIdle();
       const added = (await listDir(agent.config.outbox.dir)).filter((name) => name.endsWith('.eml') && !before.includes(name));
       assert.equal(added.length, count, 'exactly one stored message per transaction');
       for (const [n, id] of ids.entries()) {

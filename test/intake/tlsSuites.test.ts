@@ -4,9 +4,9 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, getCiphers, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgent } from '../helpers/agentHarness.ts';
-import { ReplyLines } from '../helpers/replyLines.ts';
-import { caPem } from '../fakes/tlsFixtures.ts';
+import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
+import { ReplyLines } from '../../testbed/helpers/replyLines.ts';
+import { caPem } from '../../testbed/fakes/tlsFixtures.ts';
 import { MODERN_CIPHERS } from '../../edge-agent/intake/tlsSuites.ts';
 
 const tlsFile = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
