@@ -13,6 +13,7 @@ import { installDataScanner } from './dataScanner.ts';
 import { installServerReplies } from './serverReplies.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
+import { SendAsHeaderCheck } from './sendAsHeaderCheck.ts';
 import { SizeLimit } from './sizeLimit.ts';
 
 export interface IntakeOptions {
@@ -295,7 +296,13 @@ export class SmtpIntake {
           // the reply can go out: a failing check ends the chain, not the source.
           sizeLimit.on('error', (error) => lineEnds.destroy(error));
           stream.pipe(sizeLimit).pipe(lineEnds);
-          return lineEnds;
+          if (!info?.rule.sendAs) {
+            return lineEnds;
+          }
+          // After the line-end guard: it looks at the CRLF bytes the spool keeps and delivery reads.
+          const headerCheck = new SendAsHeaderCheck();
+          lineEnds.on('error', (error) => headerCheck.destroy(error));
+          return lineEnds.pipe(headerCheck);
         },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
