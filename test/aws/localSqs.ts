@@ -23,6 +23,11 @@ export interface LocalSqsOptions {
   maximumMessageSize?: number;
   /** SDK attempts per call, so a test of "SQS down" does not wait through many retries. @default 2 */
   maxAttempts?: number;
+  /**
+   * Actions (e.g. 'StartMessageMoveTask') answered as an SQS-compatible service without them
+   * answers: 404 with an HTML page, no SQS reply. @default none
+   */
+  unavailableActions?: readonly string[];
 }
 
 export interface LocalSqs {
@@ -61,7 +66,13 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     region: TEST_REGION,
     emulateQueueCreationLifecycle: false,
   });
+  const unavailable = new Set((options.unavailableActions ?? []).map((action) => `AmazonSQS.${action}`));
   const handle = (request: Parameters<typeof requestHandler>[0], response: Parameters<typeof requestHandler>[1]): void => {
+    if (unavailable.has(String(request.headers['x-amz-target']))) {
+      request.resume();
+      response.writeHead(404, { 'content-type': 'text/html' }).end('<html><body><h1>404 Not Found</h1></body></html>');
+      return;
+    }
     requestHandler(request, response).catch((error: unknown) => {
       if (!response.headersSent) response.writeHead(500);
       response.end(String(error));
