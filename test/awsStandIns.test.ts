@@ -67,7 +67,7 @@ describe('SQS stand-in (local-aws-sqs)', () => {
     assert.deepEqual(await depth(sqs.queueUrl), { visible: 0, inFlight: 0 });
   });
 
-  it('hides a received message until its visibility is changed, and counts that change as a receive', async () => {
+  it('hides a received message until its visibility is changed, and does not count that change as a receive (as SQS)', async () => {
     await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'visibility' }));
     const first = await receiveOne(sqs.queueUrl, { VisibilityTimeout: 30 });
     assert.ok(first?.ReceiptHandle);
@@ -77,11 +77,31 @@ describe('SQS stand-in (local-aws-sqs)', () => {
     await sqs.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 0 }));
     const again = await receiveOne(sqs.queueUrl, { VisibilityTimeout: 30 });
     assert.equal(again?.Body, 'visibility');
-    // Real SQS would say 2: local-aws-sqs counts ChangeMessageVisibility as a receive, so with
-    // maxReceiveCount 3 this message is one visibility timeout away from the DLQ.
-    assert.equal(again.Attributes?.ApproximateReceiveCount, '3');
+    // local-aws-sqs alone says 3 (it counts ChangeMessageVisibility as a receive); test/aws/patchedLocalSqs.ts.
+    assert.equal(again.Attributes?.ApproximateReceiveCount, '2');
     assert.ok(again.ReceiptHandle);
     await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: again.ReceiptHandle }));
+  });
+
+  it('answers a long poll at once when fewer messages than asked are there (as SQS)', async () => {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'one of ten' }));
+    const started = Date.now();
+    const { Messages = [] } = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
+    const waitedMs = Date.now() - started;
+    assert.deepEqual(Messages.map((m) => m.Body), ['one of ten']);
+    assert.ok(waitedMs < 2_000, `answered after ${waitedMs} ms, not the 5 s wait`);
+    await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: Messages[0]?.ReceiptHandle }));
+  });
+
+  it('honours MessageSystemAttributeNames (the SDK\'s name for AttributeNames)', async () => {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'system attributes' }));
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'] }),
+    );
+    const message = Messages[0];
+    assert.equal(message?.Attributes?.ApproximateReceiveCount, '1');
+    assert.match(message.Attributes?.SentTimestamp ?? '', /^\d{13}$/);
+    await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: message.ReceiptHandle }));
   });
 
   it('moves a message to the DLQ once it was received maxReceiveCount times without a delete', async () => {

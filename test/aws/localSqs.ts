@@ -1,15 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createRequestHandler } from 'local-aws-sqs';
+import { createRequestHandler } from './patchedLocalSqs.ts';
 import { TEST_CREDENTIALS, TEST_REGION } from './awsTestEnv.ts';
 import { LOOPBACK, closeNow, listenOnLoopback, loopbackUrl } from './loopbackServer.ts';
 
 /**
  * SQS stand-in: local-aws-sqs in this process on 127.0.0.1, with a queue and its dead-letter
- * queue. Its traps (see ../shared/docs/toolchain.md): ChangeMessageVisibility counts as a receive,
- * use `AttributeNames: ['All']` (MessageSystemAttributeNames is ignored), its size check counts
- * characters not UTF-8 bytes, and a long poll for N messages waits the full time when fewer are
- * there. Redrive happens when the visibility timeout of the maxReceiveCount-th receive runs out.
+ * queue. Three of its traps are patched to behave as SQS (./patchedLocalSqs.ts: receive count,
+ * long polls, MessageSystemAttributeNames); one remains: its size check counts characters, not
+ * UTF-8 bytes. Redrive happens when the visibility timeout of the maxReceiveCount-th receive runs out.
  */
 
 export interface LocalSqsOptions {
