@@ -248,6 +248,17 @@ describe('Secrets Manager stand-in', () => {
     assert.equal((await secrets.client.send(new GetSecretValueCommand({ SecretId: arn }))).VersionId, rotatedAgain.versionId);
   });
 
+  it('represents a secret created without a value as AWS does: ResourceNotFoundException for AWSCURRENT until a value is put', async () => {
+    const { arn: empty } = secrets.createEmptySecret('smarthost/empty');
+    await assert.rejects(
+      secrets.client.send(new GetSecretValueCommand({ SecretId: empty })),
+      (error: unknown) =>
+        error instanceof ResourceNotFoundException && error.message === "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
+    );
+    await secrets.client.send(new PutSecretValueCommand({ SecretId: 'smarthost/empty', SecretString: '{"filled":true}' }));
+    assert.equal((await secrets.client.send(new GetSecretValueCommand({ SecretId: empty }))).SecretString, '{"filled":true}');
+  });
+
   it('answers an unknown id with ResourceNotFoundException', async () => {
     await assert.rejects(
       secrets.client.send(new GetSecretValueCommand({ SecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-XyZ789' })),
