@@ -178,7 +178,18 @@ describe('S3 stand-in (s3rver)', () => {
     assert.deepEqual(await sha256Of(object.Body as AsyncIterable<Uint8Array>), { sha256: expected, bytes: body.length });
   });
 
-  it('stores a streamed PutObject without chunk framing', async () => {
+  it('refuses a streamed PutObject whose CRC32 trailer does not match, as S3 does (400 BadDigest)', async () => {
+    const framed = Buffer.from('5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n');
+    const response = await fetch(`${s3.endpoint}/${s3.bucket}/incoming/bad-digest.eml`, {
+      method: 'PUT',
+      headers: { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '5', 'x-amz-trailer': 'x-amz-checksum-crc32' },
+      body: framed,
+    });
+    assert.equal(response.status, 400);
+    assert.match(await response.text(), /<Code>BadDigest<\/Code>/);
+  });
+
+  it('stores a streamed PutObject under the SDK default checksums without chunk framing', async () => {
     const body = randomBytes(MIB + 17);
     const key = 'incoming/2026/11/27/streamed0001.eml';
     await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Readable.from([body]), ContentLength: body.length }));
@@ -293,7 +304,7 @@ describe('awsTestEnv', () => {
         const out = {};
         out.queues = (await new SQSClient({}).send(new ListQueuesCommand({}))).QueueUrls;
         const s3 = new S3Client({});
-        // Streamed: stored intact only when AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED is honoured.
+        // Streamed, under the SDK default checksums (aws-chunked with a CRC32 trailer): stored as the bytes sent.
         const text = Buffer.from('from the child');
         await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: 'env/check.txt', Body: Readable.from([text]), ContentLength: text.length }));
         out.object = await (await s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: 'env/check.txt' }))).Body.transformToString();
