@@ -192,9 +192,11 @@ describe('S3 stand-in (s3rver)', () => {
   it('stores a streamed PutObject under the SDK default checksums without chunk framing', async () => {
     const body = randomBytes(MIB + 17);
     const key = 'incoming/2026/11/27/streamed0001.eml';
+    const decodedBefore = s3.decodedBodies;
     await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Readable.from([body]), ContentLength: body.length }));
     const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
     assert.deepEqual(await sha256Of(object.Body as AsyncIterable<Uint8Array>), { sha256: createHash('sha256').update(body).digest('hex'), bytes: body.length });
+    assert.equal(s3.decodedBodies, decodedBefore + 1, 'the SDK sent it aws-chunked, as to S3');
   });
 });
 

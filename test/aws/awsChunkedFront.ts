@@ -9,7 +9,8 @@ import { LOOPBACK } from './loopbackServer.ts';
  * not match (400 BadDigest); s3rver alone stored the framing inside the object and answered 200.
  * Everything else is passed on as it came. Bodies are held in memory: test objects only.
  */
-export async function startAwsChunkedFront(backendPort: number): Promise<{ server: Server; port: number }> {
+export async function startAwsChunkedFront(backendPort: number): Promise<{ server: Server; port: number; readonly decoded: number }> {
+  let decodedBodies = 0;
   const server = createServer((incoming, response) => {
     void (async () => {
       const chunks: Buffer[] = [];
@@ -26,6 +27,7 @@ export async function startAwsChunkedFront(backendPort: number): Promise<{ serve
           return;
         }
         body = decoded.data;
+        decodedBodies += 1;
         headers['content-encoding'] = String(headers['content-encoding'] ?? '').split(',').map((token) => token.trim()).filter((token) => token && token !== 'aws-chunked').join(', ') || undefined;
         if (headers['content-encoding'] === undefined) delete headers['content-encoding'];
         delete headers['x-amz-decoded-content-length'];
@@ -50,7 +52,13 @@ export async function startAwsChunkedFront(backendPort: number): Promise<{ serve
   await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
   const address = server.address();
   if (typeof address !== 'object' || address === null) throw new Error('the S3 front did not listen');
-  return { server, port: address.port };
+  return {
+    server,
+    port: address.port,
+    get decoded() {
+      return decodedBodies;
+    },
+  };
 }
 
 function isAwsChunked(headers: IncomingHttpHeaders): boolean {

@@ -45,6 +45,8 @@ export interface LocalS3 {
   readonly directory: string;
   /** forcePathStyle, the SDK's default checksums, explicit endpoint, region and static credentials. */
   readonly client: S3Client;
+  /** Bodies that came in aws-chunked framing and were stored decoded. */
+  readonly decodedBodies: number;
   /** Stops the server, releases the client's sockets and removes the directory. */
   stop(): Promise<void>;
 }
@@ -69,6 +71,9 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     bucket,
     directory,
     client,
+    get decodedBodies() {
+      return front.decoded;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
