@@ -4,9 +4,11 @@ import { classifyReply, type Classification } from './classifyReply.ts';
 import { TokenUnavailableError } from './errors.ts';
 import { UpstreamSecretError } from './errors.ts';
 import type { DeliveryLogger } from './logger.ts';
-import { rewriteStreamForSendAs } from './sendAsStream.ts';
+import { HeaderTooLargeError } from './headerSection.ts';
+import type { MissingFields } from './sendAsRewrite.ts';
+import { rewriteMessageStream } from './sendAsStream.ts';
 import { SubmitError, type Submitter, type UpstreamFailureReport } from './smtp/submission.ts';
-import { traceHeader, withTraceHeader } from './traceHeader.ts';
+import { rfc5322Date, traceHeader, withTraceHeader } from './traceHeader.ts';
 
 export interface RecipientOutcome {
   rcpt: string;
@@ -46,7 +48,8 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   const context = { sender: from, mailbox: request.mailbox };
   const started = Date.now();
   const body = request.openBody();
-  const raw = withTraceHeader(envelope.sendAs ? rewriteStreamForSendAs(body, envelope.sendAs) : body, traceHeader(envelope));
+  const rewrite = { ...(envelope.sendAs ? { sendAs: envelope.sendAs } : {}), add: missingFields(envelope) };
+  const raw = withTraceHeader(rewriteMessageStream(body, rewrite), traceHeader(envelope));
   // A failing source (unreadable file, broken S3 stream) surfaces through the submission.
   body.on('error', () => undefined);
   try {
@@ -65,7 +68,17 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   } catch (error) {
     body.destroy();
     const failure =
-      error instanceof UpstreamSecretError
+      error instanceof HeaderTooLargeError
+        ? {
+            rcpt: '',
+            reply: error.message,
+            classification: {
+              kind: 'permanent' as const,
+              throttled: false,
+              reason: `${error.message}: the From field cannot be rewritten for send-as (${envelope.sendAs}); a retry would read the same bytes`,
+            },
+          }
+        : error instanceof UpstreamSecretError
         ? {
             rcpt: '',
             reply: error.message,
@@ -101,6 +114,23 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
     return outcome;
   }
 }
+
+/**
+ * What the relay adds where the device left it out (delivery/sendAsRewrite.ts): the same on every
+ * attempt, so a retried message keeps its Message-ID and Date.
+ */
+function missingFields(envelope: MessageEnvelope): MissingFields {
+  const sender = envelope.sendAs ?? envelope.mailFrom;
+  const domain = sender.includes('@') ? sender.slice(sender.lastIndexOf('@') + 1) : '';
+  return {
+    sender: envelope.mailFrom,
+    date: rfc5322Date(new Date(envelope.receivedAt)),
+    messageId: `${envelope.id}@${/^[A-Za-z0-9.-]+$/.test(domain) ? domain : MESSAGE_ID_FALLBACK_DOMAIN}`,
+  };
+}
+
+/** The Message-ID's right side when the sender has no usable domain (the null sender). */
+const MESSAGE_ID_FALLBACK_DOMAIN = 'smarthost.invalid';
 
 function recipientOutcome(rcpt: string, failure: UpstreamFailureReport, context: { sender: string; mailbox?: string }): RecipientOutcome {
   return { rcpt, reply: failure.response ?? failure.message, classification: classifyReply(failure, context) };

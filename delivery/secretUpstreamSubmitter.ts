@@ -40,7 +40,12 @@ export class SecretUpstreamSubmitter implements Submitter {
   }
 
   private async load(): Promise<{ submitter: Submitter; mailbox: string | undefined }> {
-    const text = await this.secrets.get(this.secretArn, { maxAge: this.options.ttlSeconds });
+    const text = await this.secrets.get(this.secretArn, { maxAge: this.options.ttlSeconds }).catch((error: unknown) => {
+      if (hasNoValue(error)) {
+        throw new UpstreamSecretError(this.secretArn, ['the secret has no value yet (no AWSCURRENT version)']);
+      }
+      throw error;
+    });
     if (typeof text !== 'string') {
       throw new UpstreamSecretError(this.secretArn, ['the secret has no SecretString']);
     }
@@ -64,4 +69,15 @@ export class SecretUpstreamSubmitter implements Submitter {
     await previous?.submitter.close();
     return this.current;
   }
+}
+
+/**
+ * A secret created without a value (the stack makes it empty for the operator to fill): AWS
+ * answers ResourceNotFoundException for the AWSCURRENT label, which Powertools wraps.
+ */
+function hasNoValue(error: unknown): boolean {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'ResourceNotFoundException' && /secret value for staging label: AWSCURRENT/.test(cause.message)) return true;
+  }
+  return false;
 }

@@ -1,44 +1,9 @@
-import { open } from 'node:fs/promises';
 import addressparser from 'nodemailer/lib/addressparser';
+import { findHeaderSection } from './headerSection.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
 const CRLF = Buffer.from('\r\n', 'latin1');
-const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
-
-/** Bytes read per step while looking for the end of the header. */
-const READ_CHUNK_BYTES = 64 * 1024;
-/** Devices write headers of a few hundred bytes; a megabyte without a blank line is not a header. */
-export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
-
-export class HeaderTooLargeError extends Error {
-  constructor(
-    readonly source: string,
-    readonly limitBytes: number,
-  ) {
-    super(`the header of ${source} has no end within ${limitBytes} bytes`);
-    this.name = 'HeaderTooLargeError';
-  }
-}
-
-/**
- * Index just past the blank line that ends the header (CRLF CRLF), or -1 if not found within buf.
- * Messages here always have CRLF line ends. A message with no header/body separator is all header.
- */
-export function findHeaderEnd(buf: Buffer): number {
-  return headerEndFrom(buf, 0);
-}
-
-/** `from` lets a reader that appends chunks skip what it already searched. */
-function headerEndFrom(buf: Buffer, from: number): number {
-  // A message that starts with the blank line has an empty header; CRLF CRLF would find the
-  // blank line after the first body line instead.
-  if (buf.length >= 2 && buf[0] === CR && buf[1] === LF) {
-    return 2;
-  }
-  const at = buf.indexOf(BLANK_LINE, from);
-  return at === -1 ? -1 : at + BLANK_LINE.length;
-}
 
 interface HeaderField {
   /** Lower-cased field name; '' for a line that is not a well-formed field (kept as it is). */
@@ -50,6 +15,26 @@ interface HeaderField {
 }
 
 /**
+ * What the relay adds to a header section that lacks it, as Postfix's cleanup does for local
+ * submissions: From (the envelope sender), Date (when the relay accepted the message) and
+ * Message-ID. Exchange Online refuses or mangles messages without them; devices (UPS units,
+ * scripts) often send none.
+ */
+export interface MissingFields {
+  /** The envelope sender; '' (the null sender) or an address that cannot be written plainly adds no From. */
+  sender: string;
+  date: string;
+  /** Without the angle brackets: `id@domain`. */
+  messageId: string;
+}
+
+export interface HeaderRewrite {
+  /** Rewrite From for send-as (see rewriteHeaderForSendAs). */
+  sendAs?: string;
+  add?: MissingFields;
+}
+
+/**
  * Rewrite a header block (bytes up to and including the blank line, or the whole message if it
  * has no body) for send-as: From becomes exactly `sendAs` (keep the original display name only if
  * it does not itself look like an address — printers put 'scanner@printer.local' as display
@@ -58,23 +43,34 @@ interface HeaderField {
  * all, add `From: <sendAs>`; drop Sender unless it names `sendAs` alone. Every other header byte
  * stays identical (folding, order, 8-bit bytes).
  *
- * Details: a second From field (invalid in RFC 5322) is dropped so the upstream judges one
- * sender; Reply-To is only added when the original From held an address other than `sendAs`;
- * the result always ends with CRLF CRLF; bytes after the blank line, if given, are passed on
- * unchanged.
+ * Details: the header ends at the blank line or before the first line that is not a field
+ * (delivery/headerSection.ts), so a message that starts with its text gets a header of its own;
+ * a second From field (invalid in RFC 5322) is dropped so the upstream judges one sender;
+ * Reply-To is only added when the original From held an address other than `sendAs`; the result
+ * always has its blank line; bytes of the body, if given, are passed on unchanged.
  * @throws RangeError when `sendAs` is not a plain address (it is written into the header).
  */
 export function rewriteHeaderForSendAs(header: Buffer, sendAs: string): Buffer {
-  const address = checkedAddress(sendAs);
-  const end = findHeaderEnd(header);
-  const fieldsEnd = end === -1 ? header.length : end - CRLF.length;
-  const fields = splitFields(header, fieldsEnd);
-  const hasReplyTo = fields.some((field) => field.name === 'reply-to');
+  return rewriteMessageStart(header, { sendAs });
+}
+
+/** The header section rewritten (`rewrite`), its blank line, then the rest of `start` unchanged. */
+export function rewriteMessageStart(start: Buffer, rewrite: HeaderRewrite): Buffer {
+  const end = findHeaderSection(start);
+  return Buffer.concat([rewriteFields(start.subarray(0, end.fieldsEnd), rewrite), start.subarray(end.bodyStart)]);
+}
+
+/** `fields` is the header section without its blank line; the result ends with the blank line. */
+export function rewriteFields(header: Buffer, rewrite: HeaderRewrite): Buffer {
+  const address = rewrite.sendAs === undefined ? undefined : checkedAddress(rewrite.sendAs);
+  const fields = splitFields(header, header.length);
+  const has = (name: string): boolean => fields.some((field) => field.name === name);
+  const hasReplyTo = has('reply-to');
 
   const out: Buffer[] = [];
   let fromWritten = false;
   for (const field of fields) {
-    if (field.name === 'from') {
+    if (address !== undefined && field.name === 'from') {
       if (fromWritten) {
         continue;
       }
@@ -86,7 +82,7 @@ export function rewriteHeaderForSendAs(header: Buffer, sendAs: string): Buffer {
         // The original bytes, folding and all: replies still reach whoever the device named.
         out.push(Buffer.from('Reply-To:', 'latin1'), withLineEnd(rawValue));
       }
-    } else if (field.name === 'sender') {
+    } else if (address !== undefined && field.name === 'sender') {
       if (namesOnly(unfold(header.subarray(field.valueStart, field.end)), address)) {
         out.push(withLineEnd(header.subarray(field.start, field.end)));
       }
@@ -94,13 +90,23 @@ export function rewriteHeaderForSendAs(header: Buffer, sendAs: string): Buffer {
       out.push(withLineEnd(header.subarray(field.start, field.end)));
     }
   }
-  if (!fromWritten) {
+  if (address !== undefined && !fromWritten) {
     out.push(fromLine('', address));
   }
-  out.push(CRLF);
-  if (end !== -1) {
-    out.push(header.subarray(end));
+  const add = rewrite.add;
+  if (add) {
+    const sender = plainAddress(add.sender);
+    if (address === undefined && sender !== undefined && !has('from')) {
+      out.push(fromLine('', sender));
+    }
+    if (!has('date')) {
+      out.push(Buffer.from(`Date: ${add.date}\r\n`, 'latin1'));
+    }
+    if (!has('message-id')) {
+      out.push(Buffer.from(`Message-ID: <${add.messageId}>\r\n`, 'utf8'));
+    }
   }
+  out.push(CRLF);
   return Buffer.concat(out);
 }
 
@@ -200,9 +206,17 @@ function namesOnly(value: string, address: string): boolean {
   return named.length > 0 && named.every((candidate) => candidate === address.toLowerCase());
 }
 
+const PLAIN_ADDRESS = /^[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+@[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+$/;
+
+/** The address when it can be written into a header field as it is. */
+export function plainAddress(candidate: string): string | undefined {
+  const address = candidate.trim();
+  return PLAIN_ADDRESS.test(address) ? address : undefined;
+}
+
 function checkedAddress(sendAs: string): string {
-  const address = sendAs.trim();
-  if (!/^[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+@[^\s<>()[\]\\,;:"@\x00-\x1f\x7f]+$/.test(address)) {
+  const address = plainAddress(sendAs);
+  if (address === undefined) {
     throw new RangeError(`invalid send-as address ${JSON.stringify(sendAs)}: expected a plain address such as scanner@contoso.com`);
   }
   return address;

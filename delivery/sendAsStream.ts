@@ -1,44 +1,52 @@
 import { Readable } from 'node:stream';
-import { DEFAULT_MAX_HEADER_BYTES, findHeaderEnd, HeaderTooLargeError, rewriteHeaderForSendAs } from './sendAsRewrite.ts';
+import { HeaderSectionScanner, HeaderTooLargeError, MAX_HEADER_SECTION_BYTES } from './headerSection.ts';
+import { rewriteFields, type HeaderRewrite } from './sendAsRewrite.ts';
 
 /**
- * The message with its header rewritten for send-as and the body streamed through untouched, so
- * a 35 MB scan is never held in memory. Works on any byte stream (spool file or S3 object).
+ * The message with its header section rewritten (send-as, missing From / Date / Message-ID) and
+ * the body streamed through untouched, so a 35 MB scan is never held in memory. Works on any
+ * byte stream (spool file or S3 object).
+ *
+ * A header section with no end within `maxHeaderBytes`: with send-as the message cannot be sent
+ * as the client's address, a HeaderTooLargeError (permanent: it will not change on a retry);
+ * without send-as the bytes go on as they are and the upstream judges them.
  */
-export function rewriteStreamForSendAs(source: AsyncIterable<Buffer>, sendAs: string, maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES): Readable {
-  return Readable.from(rewrite(source, sendAs, maxHeaderBytes), { objectMode: false });
+export function rewriteMessageStream(source: AsyncIterable<Buffer>, rewrite: HeaderRewrite, maxHeaderBytes = MAX_HEADER_SECTION_BYTES): Readable {
+  return Readable.from(rewriteStream(source, rewrite, maxHeaderBytes), { objectMode: false });
 }
 
-async function* rewrite(source: AsyncIterable<Buffer>, sendAs: string, maxHeaderBytes: number): AsyncGenerator<Buffer> {
+/** Send-as only, nothing added: rewriteMessageStream with `{ sendAs }`. */
+export function rewriteStreamForSendAs(source: AsyncIterable<Buffer>, sendAs: string, maxHeaderBytes = MAX_HEADER_SECTION_BYTES): Readable {
+  return rewriteMessageStream(source, { sendAs }, maxHeaderBytes);
+}
+
+async function* rewriteStream(source: AsyncIterable<Buffer>, rewrite: HeaderRewrite, maxHeaderBytes: number): AsyncGenerator<Buffer> {
   const iterator = source[Symbol.asyncIterator]();
+  const scanner = new HeaderSectionScanner();
   const parts: Buffer[] = [];
   let length = 0;
   for (;;) {
     const next = await iterator.next();
-    if (next.done) {
-      // No blank line at all: the whole message is header.
-      yield rewriteHeaderForSendAs(Buffer.concat(parts, length), sendAs);
-      return;
+    const end = next.done ? scanner.finish() : scanner.push(next.value);
+    if (!next.done) {
+      parts.push(next.value);
+      length += next.value.length;
     }
-    parts.push(next.value);
-    length += next.value.length;
-    const buffered = Buffer.concat(parts, length);
-    const end = findHeaderEnd(buffered);
-    if (end > maxHeaderBytes) {
-      throw new HeaderTooLargeError('the message', maxHeaderBytes);
-    }
-    if (end !== -1) {
-      yield rewriteHeaderForSendAs(buffered.subarray(0, end), sendAs);
-      if (end < buffered.length) {
-        yield buffered.subarray(end);
+    if (end && end.fieldsEnd <= maxHeaderBytes) {
+      const buffered = Buffer.concat(parts, length);
+      yield rewriteFields(buffered.subarray(0, end.fieldsEnd), rewrite);
+      if (end.bodyStart < buffered.length) {
+        yield buffered.subarray(end.bodyStart);
       }
       break;
     }
-    if (length > maxHeaderBytes) {
-      throw new HeaderTooLargeError('the message', maxHeaderBytes);
+    if (end || length > maxHeaderBytes) {
+      if (rewrite.sendAs !== undefined) {
+        throw new HeaderTooLargeError('the message', maxHeaderBytes);
+      }
+      yield Buffer.concat(parts, length);
+      break;
     }
-    parts.length = 0;
-    parts.push(buffered);
   }
   for (;;) {
     const next = await iterator.next();

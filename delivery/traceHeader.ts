@@ -18,9 +18,14 @@ const RELAY_NAME = 'smarthost';
 export function traceHeader(envelope: Pick<MessageEnvelope, 'id' | 'helo' | 'client' | 'receivedAt'>): Buffer {
   const from = `from ${heloText(envelope.helo)} (${addressLiteral(envelope.client.ip)})`;
   const by = `by ${RELAY_NAME} id ${envelope.id}`;
-  const date = new Date(envelope.receivedAt).toUTCString().replace(/GMT$/, '+0000');
+  const date = rfc5322Date(new Date(envelope.receivedAt));
   // Folded before "by" and before the date: each line stays short whatever the HELO name was.
   return Buffer.from(`Received: ${from}\r\n\t${by};\r\n\t${date}\r\n`, 'latin1');
+}
+
+/** RFC 5322 date-time in UTC: `Thu, 03 Dec 2026 19:53:50 +0000`. */
+export function rfc5322Date(date: Date): string {
+  return date.toUTCString().replace(/GMT$/, '+0000');
 }
 
 /** The message with the trace field on top. */

@@ -1,7 +1,11 @@
 import {
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
   StartMessageMoveTaskCommand,
+  type MessageAttributeValue,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 
@@ -43,6 +47,9 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<{ tas
     );
     taskHandle = started.TaskHandle;
   } catch (error) {
+    if (moveTaskUnavailable(error)) {
+      throw new MoveTaskUnavailableError(dlqArn, queueArn, unavailableDetail(error), { cause: error });
+    }
     throw new Error(`could not start moving messages from ${dlqArn} to ${queueArn}: ${(error as Error).message}`, { cause: error });
   }
   if (!taskHandle) {
@@ -88,4 +95,108 @@ async function resolveDeadLetterQueueArn(options: Pick<RedriveOptions, 'sqs' | '
     throw new Error(`SQS gave no QueueArn for ${options.dlqUrl}`);
   }
   return arn;
+}
+
+/**
+ * The endpoint does not offer SQS's message move task (an SQS-compatible service or proxy that
+ * lacks StartMessageMoveTask answers with something that is no SQS reply): the dead letters can
+ * still be moved one by one (moveDeadLettersOneByOne) or from the SQS console.
+ */
+export class MoveTaskUnavailableError extends Error {
+  constructor(
+    readonly dlqArn: string,
+    readonly queueArn: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `SQS's message move task (StartMessageMoveTask) is not available at this endpoint (${detail}); ` +
+        `move the messages from ${dlqArn} to ${queueArn} another way: one by one (receive, send, delete), or in the SQS console ` +
+        `(the dead-letter queue's "Start DLQ redrive")`,
+      options,
+    );
+    this.name = 'MoveTaskUnavailableError';
+  }
+}
+
+/**
+ * The SDK's error for an answer that is no SQS reply (no modelled error in it): a deserialization
+ * failure, or an unknown-operation error from an SQS-compatible service. A refusal SQS itself
+ * gives (a task already running, access denied) is not this.
+ */
+function moveTaskUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, message, $metadata } = error as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (typeof name === 'string' && /^(UnknownOperation(Exception)?|InvalidAction|NotImplemented|UnsupportedOperationException)$/.test(name)) return true;
+  if (typeof message === 'string' && /Deserialization error/i.test(message)) return true;
+  const status = $metadata?.httpStatusCode;
+  return status === 404 || status === 405 || status === 501;
+}
+
+function unavailableDetail(error: unknown): string {
+  const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = $metadata?.httpStatusCode;
+  return [status === undefined ? undefined : `HTTP ${status}`, typeof name === 'string' && !['Error', 'SyntaxError'].includes(name) ? name : undefined].filter(Boolean).join(', ') || 'no SQS reply';
+}
+
+export interface OneByOneOptions {
+  sqs: Pick<SQSClient, 'send'>;
+  dlqUrl: string;
+  queueUrl: string;
+  /**
+   * Seconds a received dead letter stays hidden while it is sent on; one that could not be sent
+   * comes back to the dead-letter queue after it.
+   * @default 60
+   */
+  visibilitySeconds?: number;
+}
+
+/** SQS returns at most this many messages per ReceiveMessage. */
+const RECEIVE_BATCH = 10;
+
+/**
+ * Moves the dead letters back without a move task: receive a batch from the dead-letter queue,
+ * send each message (body and attributes) to the mail queue, and delete it from the dead-letter
+ * queue only once SQS confirmed that send. Stops when a receive finds nothing. A crash between
+ * send and delete leaves a copy in both queues; delivery is idempotent on the agent's message id
+ * (the ledger), so the copy is not delivered twice. Message ids and SentTimestamp are new.
+ * @returns how many were moved
+ * @throws Error naming how many were moved already when a send or delete fails
+ */
+export async function moveDeadLettersOneByOne(options: OneByOneOptions): Promise<{ moved: number }> {
+  const { sqs, dlqUrl, queueUrl } = options;
+  let moved = 0;
+  for (;;) {
+    const received = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: dlqUrl,
+        MaxNumberOfMessages: RECEIVE_BATCH,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: options.visibilitySeconds ?? 60,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) return { moved };
+    for (const message of messages) {
+      try {
+        await sqs.send(
+          new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.Body ?? '', MessageAttributes: copyAttributes(message.MessageAttributes) }),
+        );
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }));
+      } catch (error) {
+        throw new Error(`moved ${moved} dead letters from ${dlqUrl} to ${queueUrl}, then: ${(error as Error).message}`, { cause: error });
+      }
+      moved += 1;
+    }
+  }
+}
+
+function copyAttributes(attributes: Record<string, MessageAttributeValue> | undefined): Record<string, MessageAttributeValue> | undefined {
+  if (!attributes) return undefined;
+  const copy: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    copy[name] = { DataType: value.DataType, ...(value.StringValue !== undefined ? { StringValue: value.StringValue } : {}), ...(value.BinaryValue !== undefined ? { BinaryValue: value.BinaryValue } : {}) };
+  }
+  return copy;
 }

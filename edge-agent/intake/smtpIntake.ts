@@ -16,6 +16,7 @@ import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { HeaderLineLimit } from './headerLines.ts';
 import { NulByteGuard, type NulBytePolicy } from './nulBytes.ts';
 import { ProgressDeadlines } from './progressDeadline.ts';
+import { SendAsHeaderCheck } from './sendAsHeaderCheck.ts';
 import { SizeLimit } from './sizeLimit.ts';
 import { cipherList, isTlsError, type TlsMinVersion } from './tlsSuites.ts';
 
@@ -327,7 +328,13 @@ export class SmtpIntake {
             stage.on('error', (error) => headerLines.destroy(error));
           }
           stream.pipe(sizeLimit).pipe(lineEnds).pipe(nulBytes).pipe(headerLines);
-          return headerLines;
+          if (!info?.rule.sendAs) {
+            return headerLines;
+          }
+          // After the line-end guard: it looks at the CRLF bytes the spool keeps and delivery reads.
+          const headerCheck = new SendAsHeaderCheck();
+          headerLines.on('error', (error) => headerCheck.destroy(error));
+          return headerLines.pipe(headerCheck);
         },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');

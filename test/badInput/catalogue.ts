@@ -73,6 +73,14 @@ const SHORT_IDLE: AgentSetup = {
   config: () => ({ listen: { ...LIMITS, idleTimeout: '1s', maxConnectionsPerClient: 3 } }),
 };
 
+const SEND_AS_CLIENT: AgentSetup = {
+  name: 'a send-as client, 4 MB messages',
+  config: () => ({ clients: [{ ...OFFICE, sendAs: 'scanner@contoso.com' }], listen: { ...LIMITS, maxMessageSize: '4MB' } }),
+};
+
+/** 1 MiB and more of short header fields with no blank line after them, then a body line. */
+const ENDLESS_HEADER = `${Array.from({ length: 15_000 }, (_, i) => `X-Line-${String(i).padStart(5, '0')}: ${'v'.repeat(60)}\r\n`).join('')}\r\nbody\r\n`;
+
 const HUNDRED_CONNECTIONS: AgentSetup = {
   name: 'maxConnections 100',
   // Per address as many as in all, so that the server-wide limit is the one that bites.
@@ -400,6 +408,23 @@ export const CATALOGUE: readonly BadInput[] = [
     stored: [`UPS on battery ${'u'.repeat(2_000)}\r\nRuntime left: 12 min\r\n`],
   },
 
+  // Send-as: the header section must end where the rewrite can find it
+  {
+    name: 'a send-as client: header fields that do not end within 1 MiB',
+    why: 'its From could not be rewritten at delivery (the header section has no end within 1,048,576 bytes): refused at the end of DATA, while the device waits, instead of 250 and a failure later',
+    setup: SEND_AS_CLIENT,
+    outcome: 'refused',
+    exchanges: transaction(ENDLESS_HEADER, '552 5.3.4 Message header has no end within 1048576 bytes, too large to send as this client\'s address'),
+  },
+  {
+    name: 'a send-as client: a message with no header section (UPS alert text)',
+    why: 'as Postfix: a first line that is not a field starts the body; the relay builds the header (From, Date, Message-ID) at delivery and the spool keeps the text as sent',
+    setup: SEND_AS_CLIENT,
+    outcome: 'passed through',
+    exchanges: transaction('UPS on battery\r\nRuntime left: 12 min\r\n', QUEUED),
+    stored: ['UPS on battery\r\nRuntime left: 12 min\r\n'],
+  },
+
   // Malformed addresses
   { name: 'MAIL FROM:<a@>', why: 'empty domain', outcome: 'refused', exchanges: [{ send: 'MAIL FROM:<a@>\r\n', expect: [BAD_SENDER] }] },
   {
@@ -672,10 +697,10 @@ export const CATALOGUE: readonly BadInput[] = [
   },
   {
     name: 'a message that is a header without a blank line or body',
-    why: 'kept as sent; the send-as rewrite treats it as all header',
+    why: 'kept as sent in the spool; it is all header, and at delivery the relay appends the missing fields and the blank line that ends the header (the outbox copy below is shown without the added fields)',
     outcome: 'passed through',
     exchanges: transaction('Subject: header only\r\n', QUEUED),
-    stored: ['Subject: header only\r\n'],
+    stored: ['Subject: header only\r\n\r\n'],
   },
   {
     name: 'the client disconnects in the middle of DATA',

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findHeaderEnd, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
+import { findHeaderSection } from '../../delivery/headerSection.ts';
+import { rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
 import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import type { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { BARE_CR_OR_LF } from '../intake/helpers/messageBytes.ts';
@@ -339,14 +340,14 @@ describe(`fuzz, seed ${SEED} (replay: SMARTHOST_FUZZ_SEED=${SEED} SMARTHOST_FUZZ
       const out = rewriteHeaderForSendAs(message, sendAs);
       const text = out.toString('latin1');
       assert.ok(!BARE_CR_OR_LF.test(text), `bare CR or LF in ${JSON.stringify(text)}: ${context}`);
-      const end = findHeaderEnd(out);
+      const end = findHeaderSection(out).bodyStart;
       assert.ok(end > 0 && text.slice(0, end).endsWith('\r\n\r\n'), `header ends with CRLF CRLF: ${JSON.stringify(text)}: ${context}`);
       const fromFields = text.slice(0, end).split('\r\n').filter((line) => FROM_FIELD.test(line));
       assert.equal(fromFields.length, 1, `From fields ${JSON.stringify(fromFields)}: ${context}`);
       const utf8From = Buffer.from(fromFields[0] ?? '', 'latin1').toString('utf8');
       assert.ok(utf8From === `From: ${sendAs}` || utf8From.endsWith(` <${sendAs}>`), `From names sendAs: ${JSON.stringify(utf8From)}: ${context}`);
-      const bodyStart = findHeaderEnd(message);
-      if (bodyStart === -1) {
+      const { bodyStart } = findHeaderSection(message);
+      if (bodyStart === message.length) {
         assert.equal(end, out.length, `a message without a body ends with its new blank line: ${context}`);
       } else {
         withBody += 1;

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import addressparser from 'nodemailer/lib/addressparser';
-import { findHeaderEnd, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
+import { findHeaderSection } from '../../delivery/headerSection.ts';
+import { rewriteFields, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
 
 const FIXTURES = new URL('../fixtures/devices/', import.meta.url);
 
@@ -37,8 +38,7 @@ async function sha256OfStream(stream: AsyncIterable<Buffer>): Promise<string> {
 }
 
 function headerOf(message: Buffer): Buffer {
-  const end = findHeaderEnd(message);
-  return end === -1 ? message : message.subarray(0, end);
+  return message.subarray(0, findHeaderSection(message).bodyStart);
 }
 
 /** Asserts on text for a readable diff, then on bytes, which is what counts. */
@@ -47,26 +47,61 @@ function assertSameBytes(actual: Buffer, expected: Buffer): void {
   assert.ok(actual.equals(expected));
 }
 
-describe('findHeaderEnd', () => {
-  it('returns the index just past the blank line', () => {
-    assert.equal(findHeaderEnd(bytes('Subject: x\r\n\r\nbody\r\n')), 14);
+describe('findHeaderSection', () => {
+  it('ends the header at the blank line', () => {
+    assert.deepEqual(findHeaderSection(bytes('Subject: x\r\n\r\nbody\r\n')), { fieldsEnd: 12, bodyStart: 14 });
   });
 
   it('finds the first blank line, not one in the body', () => {
-    assert.equal(findHeaderEnd(bytes('A: 1\r\nB: 2\r\n\r\nline\r\n\r\nmore')), 14);
+    assert.deepEqual(findHeaderSection(bytes('A: 1\r\nB: 2\r\n\r\nline\r\n\r\nmore')), { fieldsEnd: 12, bodyStart: 14 });
   });
 
-  it('returns -1 when the buffer holds no blank line', () => {
-    assert.equal(findHeaderEnd(bytes('Subject: x\r\nTo: y\r\n')), -1);
-    assert.equal(findHeaderEnd(Buffer.alloc(0)), -1);
+  it('takes a message that is all fields for all header', () => {
+    assert.deepEqual(findHeaderSection(bytes('Subject: x\r\nTo: y\r\n')), { fieldsEnd: 19, bodyStart: 19 });
+    assert.deepEqual(findHeaderSection(bytes('Subject: x\r\nTo: y')), { fieldsEnd: 17, bodyStart: 17 });
+    assert.deepEqual(findHeaderSection(Buffer.alloc(0)), { fieldsEnd: 0, bodyStart: 0 });
   });
 
   it('sees an empty header when the message starts with the blank line', () => {
-    assert.equal(findHeaderEnd(bytes('\r\nbody\r\n\r\nmore')), 2);
+    assert.deepEqual(findHeaderSection(bytes('\r\nbody\r\n\r\nmore')), { fieldsEnd: 0, bodyStart: 2 });
   });
 
-  it('does not take LF LF for the end of a header', () => {
-    assert.equal(findHeaderEnd(bytes('Subject: x\n\nbody')), -1);
+  it('starts the body at a first line that is not a field, as Postfix does (UPS units, scripts)', () => {
+    assert.deepEqual(findHeaderSection(bytes('UPS on battery\r\nRuntime left: 12 min\r\n')), { fieldsEnd: 0, bodyStart: 0 });
+    assert.deepEqual(findHeaderSection(bytes('From sender@printer.local Fri Nov 27 09:14:02 2026\r\nSubject: s\r\n\r\n')), { fieldsEnd: 0, bodyStart: 0 });
+    assert.deepEqual(findHeaderSection(bytes(' folded without a field\r\n')), { fieldsEnd: 0, bodyStart: 0 });
+    assert.deepEqual(findHeaderSection(bytes(': no name\r\n')), { fieldsEnd: 0, bodyStart: 0 });
+  });
+
+  it('ends the header before a later line that is not a field, keeping folded lines with their field', () => {
+    assert.deepEqual(findHeaderSection(bytes('Subject: a\r\n b\r\nTo : y\r\nnot a field\r\nX: 1\r\n')), { fieldsEnd: 24, bodyStart: 24 });
+  });
+
+  it('does not take LF LF for the blank line (the spool holds CRLF only): the body starts at the bare LF', () => {
+    assert.deepEqual(findHeaderSection(bytes('Subject: x\n\nbody')), { fieldsEnd: 11, bodyStart: 11 });
+  });
+});
+
+describe('rewriteFields adds what Postfix cleanup adds', () => {
+  const add = { sender: 'ups@site.example', date: 'Thu, 03 Dec 2026 19:53:50 +0000', messageId: 'abcdefgh@site.example' };
+
+  it('adds From (the envelope sender), Date and Message-ID to an empty header', () => {
+    assertSameBytes(
+      rewriteFields(Buffer.alloc(0), { add }),
+      bytes('From: ups@site.example\r\nDate: Thu, 03 Dec 2026 19:53:50 +0000\r\nMessage-ID: <abcdefgh@site.example>\r\n\r\n'),
+    );
+  });
+
+  it('adds only what is missing, in any case of the field names', () => {
+    assertSameBytes(rewriteFields(bytes('FROM: a@b.c\r\nmessage-id: <x@y>\r\n'), { add }), bytes('FROM: a@b.c\r\nmessage-id: <x@y>\r\nDate: Thu, 03 Dec 2026 19:53:50 +0000\r\n\r\n'));
+  });
+
+  it('adds no From for the null sender, and the send-as From instead of the sender', () => {
+    assertSameBytes(rewriteFields(bytes('Date: x\r\nMessage-ID: <x@y>\r\n'), { add: { ...add, sender: '' } }), bytes('Date: x\r\nMessage-ID: <x@y>\r\n\r\n'));
+    assertSameBytes(
+      rewriteFields(bytes('Date: x\r\nMessage-ID: <x@y>\r\n'), { sendAs: 'ups@contoso.com', add }),
+      bytes('Date: x\r\nMessage-ID: <x@y>\r\nFrom: ups@contoso.com\r\n\r\n'),
+    );
   });
 });
 
@@ -216,12 +251,14 @@ describe('rewriteHeaderForSendAs', () => {
     );
   });
 
-  it('passes lines that are not fields through untouched', () => {
-    const header = bytes('From sender@printer.local Fri Nov 27 09:14:02 2026\r\n: no name\r\nSubject: s\r\n\r\n');
-    assertSameBytes(
-      rewriteHeaderForSendAs(header, 'a@contoso.com'),
-      bytes('From sender@printer.local Fri Nov 27 09:14:02 2026\r\n: no name\r\nSubject: s\r\nFrom: a@contoso.com\r\n\r\n'),
-    );
+  it('takes a first line that is not a field for the start of the body and gives it a header', () => {
+    const message = bytes('From sender@printer.local Fri Nov 27 09:14:02 2026\r\n: no name\r\nSubject: s\r\n\r\n');
+    assertSameBytes(rewriteHeaderForSendAs(message, 'a@contoso.com'), Buffer.concat([bytes('From: a@contoso.com\r\n\r\n'), message]));
+  });
+
+  it('gives the UPS text with no header section a header of its own, the text untouched', () => {
+    const message = bytes('UPS on battery\r\nRuntime left: 12 min\r\n');
+    assertSameBytes(rewriteHeaderForSendAs(message, 'ups@contoso.com'), bytes('From: ups@contoso.com\r\n\r\nUPS on battery\r\nRuntime left: 12 min\r\n'));
   });
 
   it('refuses a send-as value that is not a plain address', () => {

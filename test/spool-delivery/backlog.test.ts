@@ -52,7 +52,7 @@ describe('local delivery worker with a backlog', () => {
         const chunks: Buffer[] = [];
         for await (const chunk of message.raw) chunks.push(chunk as Buffer);
         assert.ok(!delivered.has(message.id), `${message.id} delivered twice`);
-        const { trace, message: below } = splitRelayTrace(Buffer.concat(chunks));
+        const { trace, message: below } = splitRelayTrace(Buffer.concat(chunks), message.from);
         assert.match(trace ?? '', new RegExp(`by smarthost id ${message.id};`), 'each message carries its own envelope\'s trace field');
         delivered.set(message.id, { from: message.from, to: message.to, body: below.toString() });
         return { accepted: message.to, rejected: [] };

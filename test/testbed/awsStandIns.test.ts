@@ -67,7 +67,7 @@ describe('SQS stand-in (local-aws-sqs)', () => {
     assert.deepEqual(await depth(sqs.queueUrl), { visible: 0, inFlight: 0 });
   });
 
-  it('hides a received message until its visibility is changed, and counts that change as a receive', async () => {
+  it('hides a received message until its visibility is changed, and does not count that change as a receive (as SQS)', async () => {
     await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'visibility' }));
     const first = await receiveOne(sqs.queueUrl, { VisibilityTimeout: 30 });
     assert.ok(first?.ReceiptHandle);
@@ -77,11 +77,31 @@ describe('SQS stand-in (local-aws-sqs)', () => {
     await sqs.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 0 }));
     const again = await receiveOne(sqs.queueUrl, { VisibilityTimeout: 30 });
     assert.equal(again?.Body, 'visibility');
-    // Real SQS would say 2: local-aws-sqs counts ChangeMessageVisibility as a receive, so with
-    // maxReceiveCount 3 this message is one visibility timeout away from the DLQ.
-    assert.equal(again.Attributes?.ApproximateReceiveCount, '3');
+    // local-aws-sqs alone says 3 (it counts ChangeMessageVisibility as a receive); test/aws/patchedLocalSqs.ts.
+    assert.equal(again.Attributes?.ApproximateReceiveCount, '2');
     assert.ok(again.ReceiptHandle);
     await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: again.ReceiptHandle }));
+  });
+
+  it('answers a long poll at once when fewer messages than asked are there (as SQS)', async () => {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'one of ten' }));
+    const started = Date.now();
+    const { Messages = [] } = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
+    const waitedMs = Date.now() - started;
+    assert.deepEqual(Messages.map((m) => m.Body), ['one of ten']);
+    assert.ok(waitedMs < 2_000, `answered after ${waitedMs} ms, not the 5 s wait`);
+    await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: Messages[0]?.ReceiptHandle }));
+  });
+
+  it('honours MessageSystemAttributeNames (the SDK\'s name for AttributeNames)', async () => {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: 'system attributes' }));
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'] }),
+    );
+    const message = Messages[0];
+    assert.equal(message?.Attributes?.ApproximateReceiveCount, '1');
+    assert.match(message.Attributes?.SentTimestamp ?? '', /^\d{13}$/);
+    await sqs.client.send(new DeleteMessageCommand({ QueueUrl: sqs.queueUrl, ReceiptHandle: message.ReceiptHandle }));
   });
 
   it('moves a message to the DLQ once it was received maxReceiveCount times without a delete', async () => {
@@ -158,12 +178,25 @@ describe('S3 stand-in (s3rver)', () => {
     assert.deepEqual(await sha256Of(object.Body as AsyncIterable<Uint8Array>), { sha256: expected, bytes: body.length });
   });
 
-  it('stores a streamed PutObject without chunk framing', async () => {
+  it('refuses a streamed PutObject whose CRC32 trailer does not match, as S3 does (400 BadDigest)', async () => {
+    const framed = Buffer.from('5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n');
+    const response = await fetch(`${s3.endpoint}/${s3.bucket}/incoming/bad-digest.eml`, {
+      method: 'PUT',
+      headers: { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '5', 'x-amz-trailer': 'x-amz-checksum-crc32' },
+      body: framed,
+    });
+    assert.equal(response.status, 400);
+    assert.match(await response.text(), /<Code>BadDigest<\/Code>/);
+  });
+
+  it('stores a streamed PutObject under the SDK default checksums without chunk framing', async () => {
     const body = randomBytes(MIB + 17);
     const key = 'incoming/2026/11/27/streamed0001.eml';
+    const decodedBefore = s3.decodedBodies;
     await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Readable.from([body]), ContentLength: body.length }));
     const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
     assert.deepEqual(await sha256Of(object.Body as AsyncIterable<Uint8Array>), { sha256: createHash('sha256').update(body).digest('hex'), bytes: body.length });
+    assert.equal(s3.decodedBodies, decodedBefore + 1, 'the SDK sent it aws-chunked, as to S3');
   });
 });
 
@@ -228,6 +261,17 @@ describe('Secrets Manager stand-in', () => {
     assert.equal((await secrets.client.send(new GetSecretValueCommand({ SecretId: arn }))).VersionId, rotatedAgain.versionId);
   });
 
+  it('represents a secret created without a value as AWS does: ResourceNotFoundException for AWSCURRENT until a value is put', async () => {
+    const { arn: empty } = secrets.createEmptySecret('smarthost/empty');
+    await assert.rejects(
+      secrets.client.send(new GetSecretValueCommand({ SecretId: empty })),
+      (error: unknown) =>
+        error instanceof ResourceNotFoundException && error.message === "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
+    );
+    await secrets.client.send(new PutSecretValueCommand({ SecretId: 'smarthost/empty', SecretString: '{"filled":true}' }));
+    assert.equal((await secrets.client.send(new GetSecretValueCommand({ SecretId: empty }))).SecretString, '{"filled":true}');
+  });
+
   it('answers an unknown id with ResourceNotFoundException', async () => {
     await assert.rejects(
       secrets.client.send(new GetSecretValueCommand({ SecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-XyZ789' })),
@@ -262,7 +306,7 @@ describe('awsTestEnv', () => {
         const out = {};
         out.queues = (await new SQSClient({}).send(new ListQueuesCommand({}))).QueueUrls;
         const s3 = new S3Client({});
-        // Streamed: stored intact only when AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED is honoured.
+        // Streamed, under the SDK default checksums (aws-chunked with a CRC32 trailer): stored as the bytes sent.
         const text = Buffer.from('from the child');
         await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: 'env/check.txt', Body: Readable.from([text]), ContentLength: text.length }));
         out.object = await (await s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: 'env/check.txt' }))).Body.transformToString();

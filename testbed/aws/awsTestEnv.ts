@@ -37,8 +37,7 @@ export interface AwsStandInEndpoints {
  *   `AWS_ENDPOINT_URL` is the fallback for all other services, set here to an unreachable port.
  * - static credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (the chain's first
  *   source, so no profile, SSO, container or IMDS look-up happens), `AWS_EC2_METADATA_DISABLED`.
- * - `AWS_REQUEST_CHECKSUM_CALCULATION`/`AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED`: under the
- *   default (WHEN_SUPPORTED) s3rver stores a streamed PutObject with its chunk framing inside.
+ * - no checksum settings: production's SDK defaults (the S3 stand-in decodes aws-chunked bodies).
  * - config and credentials files moved to a path that does not exist, so a developer's
  *   ~/.aws cannot add a profile, `services` section or `endpoint_url`.
  * S3 needs no path-style variable (there is none): for an endpoint whose host is an IP address
@@ -53,8 +52,6 @@ export function awsTestEnv(endpoints: AwsStandInEndpoints): Record<string, strin
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: missingFile,
     AWS_SHARED_CREDENTIALS_FILE: missingFile,
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
     AWS_ENDPOINT_URL: UNREACHABLE_ENDPOINT,
     AWS_ENDPOINT_URL_CLOUDWATCH: endpoints.cloudwatch ?? UNREACHABLE_ENDPOINT,
   };

@@ -4,15 +4,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { startAwsChunkedFront } from './awsChunkedFront.ts';
 import { TEST_CREDENTIALS, TEST_REGION } from './awsTestEnv.ts';
 import { LOOPBACK, closeNow, loopbackUrl } from './loopbackServer.ts';
 
 /**
  * S3 stand-in: s3rver in this process on 127.0.0.1, storing objects in a fresh temporary
- * directory (removed by stop()), with one bucket. The client is made for s3rver: path-style
- * addressing, and checksums only when an operation requires them (under the SDK's default a
- * streamed PutObject is stored with its aws-chunked framing inside the object, answered 200).
- * Multipart ETags carry no `-N` suffix.
+ * directory (removed by stop()), with one bucket, behind a front that decodes the aws-chunked
+ * bodies the SDK sends under its default checksum settings (./awsChunkedFront.ts; s3rver alone
+ * stored the framing inside the object). The client has production's checksum settings (the
+ * SDK's defaults) and path-style addressing. Multipart ETags carry no `-N` suffix.
  */
 
 /** The part of s3rver's API used here (the package ships no types). */
@@ -42,8 +43,10 @@ export interface LocalS3 {
   readonly bucket: string;
   /** The directory s3rver stores objects in (for tests that look at what was written). */
   readonly directory: string;
-  /** forcePathStyle, checksums WHEN_REQUIRED, explicit endpoint, region and static credentials. */
+  /** forcePathStyle, the SDK's default checksums, explicit endpoint, region and static credentials. */
   readonly client: S3Client;
+  /** Bodies that came in aws-chunked framing and were stored decoded. */
+  readonly decodedBodies: number;
   /** Stops the server, releases the client's sockets and removes the directory. */
   stop(): Promise<void>;
 }
@@ -59,25 +62,23 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     await rm(directory, { recursive: true, force: true });
     throw error;
   }
-  const endpoint = loopbackUrl(port);
-  const client = new S3Client({
-    endpoint,
-    region: TEST_REGION,
-    credentials: TEST_CREDENTIALS,
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const front = await startAwsChunkedFront(port);
+  const endpoint = loopbackUrl(front.port);
+  const client = new S3Client({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS, forcePathStyle: true });
   let stopped = false;
   return {
     endpoint,
     bucket,
     directory,
     client,
+    get decodedBodies() {
+      return front.decoded;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       client.destroy();
+      await closeNow(front.server);
       if (s3rver.httpServer) await closeNow(s3rver.httpServer);
       await rm(directory, { recursive: true, force: true });
     },

@@ -23,18 +23,33 @@ export interface LocalSecretsManager {
    * ARN is made up. Returns the ARN and the new version id.
    */
   setSecret(arn: string, secretString: string): { arn: string; versionId: string };
+  /**
+   * Creates a secret with no value, as `CreateSecret` without SecretString does (and a stack's
+   * secret before the operator fills it): no version, so GetSecretValue fails as in AWS with
+   * ResourceNotFoundException "...can't find the specified secret value for staging label:
+   * AWSCURRENT"; PutSecretValue or setSecret gives it its first version.
+   */
+  createEmptySecret(arn: string): { arn: string };
   stop(): Promise<void>;
 }
 
 interface StoredSecret {
   arn: string;
   name: string;
-  secretString: string;
-  versionId: string;
+  /** undefined: created without a value, no version yet. */
+  secretString: string | undefined;
+  versionId: string | undefined;
   createdDate: Date;
 }
 
 const ARN_PATTERN = /^arn:aws[a-z-]*:secretsmanager:[^:]*:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/;
+
+/** A full ARN as given, or an ARN made up for a bare name. */
+function arnAndName(arnOrName: string): { arn: string; name: string } {
+  const match = ARN_PATTERN.exec(arnOrName);
+  const name = match?.[1] ?? arnOrName;
+  return { arn: match ? arnOrName : `arn:aws:secretsmanager:${TEST_REGION}:123456789012:secret:${name}-${randomUUID().slice(0, 6)}`, name };
+}
 
 class ServiceError extends Error {
   constructor(
@@ -62,17 +77,24 @@ export async function startLocalSecretsManager(): Promise<LocalSecretsManager> {
       Object.assign(existing, { secretString, versionId, createdDate: new Date() });
       return { arn: existing.arn, versionId };
     }
-    const match = ARN_PATTERN.exec(arnOrName);
-    const name = match?.[1] ?? arnOrName;
-    const arn = match ? arnOrName : `arn:aws:secretsmanager:${TEST_REGION}:123456789012:secret:${name}-${randomUUID().slice(0, 6)}`;
+    const { arn, name } = arnAndName(arnOrName);
     secrets.set(arn, { arn, name, secretString, versionId, createdDate: new Date() });
     return { arn, versionId };
+  };
+
+  const createEmptySecret = (arnOrName: string): { arn: string } => {
+    const { arn, name } = arnAndName(arnOrName);
+    secrets.set(arn, { arn, name, secretString: undefined, versionId: undefined, createdDate: new Date() });
+    return { arn };
   };
 
   const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
     GetSecretValue(input) {
       getCalls += 1;
       const secret = find(input.SecretId);
+      if (secret.secretString === undefined) {
+        throw new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT");
+      }
       return {
         ARN: secret.arn,
         Name: secret.name,
@@ -136,6 +158,7 @@ export async function startLocalSecretsManager(): Promise<LocalSecretsManager> {
       return getCalls;
     },
     setSecret,
+    createEmptySecret,
     async stop() {
       client.destroy();
       await closeNow(server);

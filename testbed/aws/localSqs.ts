@@ -1,15 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createRequestHandler } from 'local-aws-sqs';
+import { createRequestHandler } from './patchedLocalSqs.ts';
 import { TEST_CREDENTIALS, TEST_REGION } from './awsTestEnv.ts';
 import { LOOPBACK, closeNow, listenOnLoopback, loopbackUrl } from './loopbackServer.ts';
 
 /**
  * SQS stand-in: local-aws-sqs in this process on 127.0.0.1, with a queue and its dead-letter
- * queue. Its traps (see ../shared/docs/toolchain.md): ChangeMessageVisibility counts as a receive,
- * use `AttributeNames: ['All']` (MessageSystemAttributeNames is ignored), its size check counts
- * characters not UTF-8 bytes, and a long poll for N messages waits the full time when fewer are
- * there. Redrive happens when the visibility timeout of the maxReceiveCount-th receive runs out.
+ * queue. Three of its traps are patched to behave as SQS (./patchedLocalSqs.ts: receive count,
+ * long polls, MessageSystemAttributeNames); one remains: its size check counts characters, not
+ * UTF-8 bytes. Redrive happens when the visibility timeout of the maxReceiveCount-th receive runs out.
  */
 
 export interface LocalSqsOptions {
@@ -23,6 +22,11 @@ export interface LocalSqsOptions {
   maximumMessageSize?: number;
   /** SDK attempts per call, so a test of "SQS down" does not wait through many retries. @default 2 */
   maxAttempts?: number;
+  /**
+   * Actions (e.g. 'StartMessageMoveTask') answered as an SQS-compatible service without them
+   * answers: 404 with an HTML page, no SQS reply. @default none
+   */
+  unavailableActions?: readonly string[];
 }
 
 export interface LocalSqs {
@@ -61,7 +65,13 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     region: TEST_REGION,
     emulateQueueCreationLifecycle: false,
   });
+  const unavailable = new Set((options.unavailableActions ?? []).map((action) => `AmazonSQS.${action}`));
   const handle = (request: Parameters<typeof requestHandler>[0], response: Parameters<typeof requestHandler>[1]): void => {
+    if (unavailable.has(String(request.headers['x-amz-target']))) {
+      request.resume();
+      response.writeHead(404, { 'content-type': 'text/html' }).end('<html><body><h1>404 Not Found</h1></body></html>');
+      return;
+    }
     requestHandler(request, response).catch((error: unknown) => {
       if (!response.headersSent) response.writeHead(500);
       response.end(String(error));

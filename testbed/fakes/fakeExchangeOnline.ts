@@ -369,7 +369,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '',
         rcptTo: envelope.rcptTo.map((r) => r.address),
         raw,
-        ...splitRelayTraceOf(raw),
+        ...splitRelayTraceOf(raw, envelope.mailFrom ? envelope.mailFrom.address : ''),
         auth: { ...auth },
         receivedAt: new Date(now()),
         sessionId: session.id,
@@ -508,7 +508,7 @@ function limitAuthLine(conn: { handler_AUTH(command: Buffer, callback: () => voi
   };
 }
 
-function splitRelayTraceOf(raw: Buffer): { relayTrace: string | undefined; sha256: string } {
-  const { trace, message } = splitRelayTrace(raw);
+function splitRelayTraceOf(raw: Buffer, mailFrom: string): { relayTrace: string | undefined; sha256: string } {
+  const { trace, message } = splitRelayTrace(raw, mailFrom);
   return { relayTrace: trace, sha256: createHash('sha256').update(message).digest('hex') };
 }
