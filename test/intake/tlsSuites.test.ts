@@ -9,7 +9,7 @@ import { ReplyLines } from '../../testbed/helpers/replyLines.ts';
 import { caPem } from '../../testbed/fakes/tlsFixtures.ts';
 import { MODERN_CIPHERS } from '../../edge-agent/intake/tlsSuites.ts';
 
-const tlsFile = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
+const tlsFile = (name: string) => fileURLToPath(new URL(`../../testbed/fixtures/tls/${name}`, import.meta.url));
 const CLIENTS = [{ name: 'office-printer', address: '127.0.0.1' }];
 
 /**
