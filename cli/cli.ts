@@ -10,6 +10,8 @@ import { sqsPollerSettings } from './sqsPollerSettings.ts';
 import { createLogger } from '../edge-agent/logger.ts';
 import { startMemoryGovernor } from '../edge-agent/memoryGovernor.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
+import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
+import { userInfo } from 'node:os';
 import { stringify } from 'yaml';
 
 const USAGE = `Usage: smarthost <command> [--config FILE]
@@ -182,10 +184,13 @@ async function resend(config: AgentConfig, ids: string[]): Promise<number> {
     return 2;
   }
   const spool = new Spool({ dir: config.spool.dir });
+  const history = spoolHistory(spool, config.spool.dir);
   let code = 0;
   for (const id of ids) {
     try {
       await spool.requeueFailed(id);
+      await history.moveToQueue(id);
+      await history.append({ type: 'operator', messageId: id, at: new Date().toISOString(), action: 'resend', by: operatorName() });
       process.stdout.write(`${id}: back in the queue\n`);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such failed message' : (error as Error).message;
@@ -194,4 +199,13 @@ async function resend(config: AgentConfig, ids: string[]): Promise<number> {
     }
   }
   return code;
+}
+
+/** Who ran an operator command, for the message's history. */
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }

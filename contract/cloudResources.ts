@@ -23,6 +23,17 @@ export const FUNCTION_ENV = {
   instances: 'SMARTHOST_INSTANCES',
 } as const;
 
+/** How long SQS keeps a message, in days (the queue and its dead-letter queue; SQS's longest). */
+export const QUEUE_RETENTION_DAYS = 14;
+
+/**
+ * How long the cloud holds a message that needs the operator before it goes to the dead-letter
+ * queue with its reason: the queue would drop it silently at QUEUE_RETENTION_DAYS. The day of
+ * margin covers the longest wait between two receives (12 h of visibility) and a late receive.
+ * The age is counted from the agent's receivedAt, which is never after the queue's own send time.
+ */
+export const QUEUE_HOLD_LIMIT_MS = (QUEUE_RETENTION_DAYS - 1) * 24 * 3600 * 1000;
+
 /** S3 key prefix under which the agent puts bodies too large for an SQS message. */
 export const INCOMING_PREFIX = 'incoming/';
 

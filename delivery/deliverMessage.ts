@@ -98,19 +98,7 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
       const own = byRcpt.get(rcpt) ?? { ...failure, rcpt };
       (own.classification.kind === 'permanent' ? outcome.rejected : outcome.deferred).push(own);
     }
-    const log = failure.classification.kind === 'config' ? logger.error.bind(logger) : logger.warn.bind(logger);
-    log(
-      {
-        messageId: envelope.id,
-        kind: failure.classification.kind,
-        throttled: failure.classification.throttled,
-        reply: failure.reply,
-        reason: failure.classification.reason,
-        operatorAction: failure.classification.operatorAction,
-        ms: Date.now() - started,
-      },
-      failure.classification.kind === 'config' ? 'delivery needs the operator' : 'delivery attempt failed',
-    );
+    // Logged once settled (delivery/history/logAttempt.ts), with the decision.
     return outcome;
   }
 }

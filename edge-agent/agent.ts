@@ -11,6 +11,7 @@ import { SmtpIntake } from './intake/smtpIntake.ts';
 import type { Logger } from './logger.ts';
 import { Spool } from './spool/spool.ts';
 import { SpoolDeliveryLoop } from './spool-delivery/spoolDeliveryLoop.ts';
+import { spoolHistory } from './spool/spoolHistory.ts';
 import { OutboxSubmitter } from './spool-delivery/outboxSubmitter.ts';
 
 /** Writes to the outbox (or a test's submitter) at once: local disk, no mailbox limit to respect. */
@@ -62,6 +63,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   const { logger } = deps;
   const spool = new Spool({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, ...deps.spoolOptions });
   const queued = await spool.open();
+  const history = spoolHistory(spool, config.spool.dir);
+  await history.prune(config.spool.historyRetention).catch((error: unknown) => logger.warn({ err: String(error) }, 'could not prune the delivery history'));
 
   let onAccepted: (envelope: MessageEnvelope) => void;
   let stopConsumer: (timeoutMs: number) => Promise<void>;
@@ -87,6 +90,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       perMinute: chosen.perMinute,
       mailbox: chosen.mailbox,
       policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
+      history,
+      route: deps.submitter || !config.upstream ? 'outbox' : 'secretArn' in config.upstream ? 'upstream from secret' : `smtp ${config.upstream.host}:${config.upstream.port}`,
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,
     });
     await loop.start(queued);

@@ -237,6 +237,8 @@ export const agentConfigSchema = z.strictObject({
       dir: nonEmptyString.default('./data/spool'),
       /** Bytes. */
       maxBytes: byteSizeSchema.optional(),
+      /** Milliseconds a done message's delivery history is kept in history/ (`smarthost trace`). */
+      historyRetention: durationSchema.prefault('30d'),
     })
     .prefault({}),
   /** Where mail goes when no upstream is configured (the embedded default). */

@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { nextStep } from '../../delivery/nextStep.ts';
+import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import { SendRate } from '../../delivery/sendRate.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import type { DeliveryState, Spool } from '../spool/spool.ts';
+import type { SpoolHistory } from '../spool/spoolHistory.ts';
 
 export interface SpoolDeliveryLoopOptions {
   spool: Spool;
@@ -21,6 +23,10 @@ export interface SpoolDeliveryLoopOptions {
   mailbox?: string;
   /** How long to hold all deliveries after the upstream throttles (432 4.3.2). */
   throttlePauseMs: number;
+  /** Where each attempt's event is kept; absent: no history (some tests). */
+  history?: SpoolHistory;
+  /** How the message leaves, for the history: the upstream's host, or `outbox`. */
+  route?: string;
   /** How often to look in the spool for messages put back by `smarthost resend`. */
   rescanIntervalMs?: number;
 }
@@ -266,56 +272,68 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
   }
 
   private async process(envelope: MessageEnvelope, fresh: boolean): Promise<void> {
-    const { spool, submitter, policy, logger } = this.options;
+    const { spool, submitter, policy, logger, history } = this.options;
     const stored = fresh ? undefined : await spool.readState(envelope.id);
     const state: DeliveryState = stored ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
     const rcptTo = state.pendingRcpts ?? envelope.rcptTo;
+    const startedAt = new Date();
     const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox }, submitter, logger);
-    state.attempts += 1;
-    state.deliveredRcpts.push(...outcome.accepted);
-    state.rejectedRcpts.push(...outcome.rejected.map((r) => ({ rcpt: r.rcpt, reply: r.reply })));
-    const step = nextStep(envelope, outcome, state.attempts, policy);
-    switch (step.action) {
-      case 'done':
-        if (step.rejected.length === 0) {
-          await spool.remove(envelope, { hasState: !fresh });
-          logger.info({ messageId: envelope.id, attempts: state.attempts, recipients: state.deliveredRcpts.length }, 'delivered');
-          this.emit('attempt', { id: envelope.id, action: 'delivered', attempts: state.attempts });
-        } else {
-          // Delivered to some, refused for others: keep it where an operator can see and resend.
-          state.pendingRcpts = step.rejected.map((r) => r.rcpt);
-          await spool.moveToFailed(envelope, { failedAt: new Date().toISOString(), reason: 'some recipients were refused', reply: step.rejected[0]?.reply, state });
-          logger.warn({ messageId: envelope.id, delivered: state.deliveredRcpts.length, refused: step.rejected.length }, 'delivered to some recipients, others refused');
-          this.emit('attempt', { id: envelope.id, action: 'failed', attempts: state.attempts, reply: step.rejected[0]?.reply });
-        }
-        return;
-      case 'fail':
-        state.pendingRcpts = rcptTo.filter((r) => !outcome.accepted.includes(r));
-        state.lastError = step.reason.reply;
-        await spool.moveToFailed(envelope, {
-          failedAt: new Date().toISOString(),
-          reason: step.reason.classification.reason,
-          reply: step.reason.reply,
-          operatorAction: step.reason.classification.operatorAction,
-          state,
-        });
-        logger.error({ messageId: envelope.id, attempts: state.attempts, reply: step.reason.reply, reason: step.reason.classification.reason }, 'delivery failed, moved to the failed area');
-        this.emit('attempt', { id: envelope.id, action: 'failed', attempts: state.attempts, reply: step.reason.reply });
-        return;
-      case 'retry': {
-        const dueAt = Date.now() + step.delayMs;
-        state.pendingRcpts = step.rcptTo;
-        state.lastError = step.reason.reply;
-        state.nextAttemptAt = new Date(dueAt).toISOString();
-        await spool.writeState(envelope.id, state);
-        if (step.throttled) {
-          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
-          logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
-        }
-        this.wait(envelope, dueAt);
-        this.emit('attempt', { id: envelope.id, action: 'retry', attempts: state.attempts, reply: step.reason.reply });
-        return;
-      }
+    const settled = settleAttempt({
+      messageId: envelope.id,
+      progress: {
+        attempts: state.attempts,
+        delivered: state.deliveredRcpts,
+        refused: state.rejectedRcpts.map((r) => ({ rcpt: r.rcpt, reply: r.reply, kind: 'permanent' as const })),
+        receivedAt: envelope.receivedAt,
+      },
+      outcome,
+      policy,
+      now: new Date(),
+      attempt: { route: this.options.route ?? 'upstream', mailbox: this.options.mailbox, startedAt },
+    });
+    const { decision, progress, event } = settled;
+    state.attempts = progress.attempts;
+    state.deliveredRcpts = progress.delivered;
+    state.rejectedRcpts = progress.refused.map((r) => ({ rcpt: r.rcpt, reply: r.reply }));
+    const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply });
+    if (decision.action === 'done' && progress.refused.length === 0) {
+      await history?.archive(envelope, [event], { hadLive: !fresh });
+      await spool.remove(envelope, { hasState: !fresh });
+      logAttempt(logger, settled, 'failed area');
+      record('delivered');
+      return;
     }
+    if (decision.action === 'done' || decision.action === 'give-up') {
+      // Given up, or delivered to some and refused for others: kept where an operator can see and resend.
+      const partial = decision.action === 'done';
+      state.pendingRcpts = settled.owed;
+      if (!partial) state.lastError = event.reply;
+      await history?.append(event);
+      await spool.moveToFailed(envelope, {
+        failedAt: event.at,
+        reason: partial ? 'some recipients were refused' : decision.reason,
+        reply: partial ? progress.refused[0]?.reply : event.reply,
+        ...(partial || !event.operatorAction ? {} : { operatorAction: event.operatorAction }),
+        state,
+      });
+      await history?.moveToFailed(envelope.id);
+      logAttempt(logger, settled, 'failed area');
+      record('failed', partial ? progress.refused[0]?.reply : event.reply);
+      return;
+    }
+    const dueAt = Date.parse(decision.at);
+    state.pendingRcpts = settled.owed;
+    state.lastError = event.reply;
+    state.nextAttemptAt = decision.at;
+    // The history lands before the state: a crash between leaves one event the state does not count.
+    await history?.append(event);
+    await spool.writeState(envelope.id, state);
+    logAttempt(logger, settled, 'failed area');
+    if (event.throttled) {
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
+      logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
+    }
+    this.wait(envelope, dueAt);
+    record('retry', event.reply);
   }
 }

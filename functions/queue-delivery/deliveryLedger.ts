@@ -1,9 +1,44 @@
 import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { LEDGER_KEY, LEDGER_TTL_ATTRIBUTE } from '../../contract/cloudResources.ts';
+import type { DeliveryEvent, RecipientReply } from '../../delivery/history/deliveryEvent.ts';
+
+/** The ledger item's list of events, one JSON string each. */
+const HISTORY_ATTRIBUTE = 'history';
+
+/**
+ * Events a ledger item keeps: the first and the latest. ~100 receives at most reach one message
+ * (the queue's maxReceiveCount) and an event is at most ~3 KB, so the item stays far below
+ * DynamoDB's 400 KB.
+ */
+export const LEDGER_HISTORY_EVENTS = 60;
+
+function boundedHistory(events: DeliveryEvent[]): DeliveryEvent[] {
+  return events.length <= LEDGER_HISTORY_EVENTS ? events : [events[0] as DeliveryEvent, ...events.slice(events.length - LEDGER_HISTORY_EVENTS + 1)];
+}
+
+function eventsOf(item: Record<string, AttributeValue>): DeliveryEvent[] {
+  return (item[HISTORY_ATTRIBUTE]?.L ?? []).flatMap((value) => {
+    const event = parseJson<DeliveryEvent>(value.S);
+    return event ? [event] : [];
+  });
+}
+
+function parseJson<T>(text: string | undefined): T | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
 
 export type ClaimResult =
-  /** This invocation may deliver; these recipients already have the message. */
-  | { status: 'claimed'; deliveredRcpts: string[] }
+  /**
+   * This invocation may deliver; these recipients already have the message. `attempts` counts
+   * this one (a claim is an attempt; a busy redelivery claims nothing and counts nothing).
+   */
+  | { status: 'claimed'; deliveredRcpts: string[]; attempts: number; refused: RecipientReply[]; history: DeliveryEvent[] }
   /** Every recipient has it: a redelivery of a finished message. */
   | { status: 'done' }
   /** Another invocation is delivering it right now. */
@@ -44,7 +79,14 @@ export class DeliveryLedger {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { status: 'claimed', deliveredRcpts: result.Attributes?.deliveredRcpts?.SS ?? [] };
+      const item = result.Attributes ?? {};
+      return {
+        status: 'claimed',
+        deliveredRcpts: item.deliveredRcpts?.SS ?? [],
+        attempts: Number(item.attempts?.N ?? '1'),
+        refused: parseJson<RecipientReply[]>(item.refusedRcpts?.S) ?? [],
+        history: eventsOf(item),
+      };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
         throw error;
@@ -67,6 +109,31 @@ export class DeliveryLedger {
         ExpressionAttributeValues: { ':rcpts': { SS: [...new Set(rcpts)] } },
       }),
     );
+  }
+
+  /**
+   * Records a settled attempt while the claim is held: the message's history (bounded to
+   * LEDGER_HISTORY_EVENTS: the first and the latest) and the recipients refused so far.
+   */
+  async recordSettlement(id: string, settlement: { history: DeliveryEvent[]; refused: RecipientReply[] }): Promise<void> {
+    await this.dynamo.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { [LEDGER_KEY]: { S: id } },
+        UpdateExpression: 'SET #history = :history, refusedRcpts = :refused',
+        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE },
+        ExpressionAttributeValues: {
+          ':history': { L: boundedHistory(settlement.history).map((event) => ({ S: JSON.stringify(event) })) },
+          ':refused': { S: JSON.stringify(settlement.refused) },
+        },
+      }),
+    );
+  }
+
+  /** The message's history as the ledger keeps it (`smarthost trace`); empty for an unknown id. */
+  async readHistory(id: string): Promise<DeliveryEvent[]> {
+    const { Item } = await this.dynamo.send(new GetItemCommand({ TableName: this.table, Key: { [LEDGER_KEY]: { S: id } }, ConsistentRead: true }));
+    return Item ? eventsOf(Item) : [];
   }
 
   /** Every recipient has the message: later redeliveries are skipped. */

@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { QueueMessage } from '../../contract/queueMessage.ts';
 import { parseQueueMessage, QueueMessageError } from '../../contract/queueMessage.ts';
-import { deliverMessage, type RecipientOutcome } from '../../delivery/deliverMessage.ts';
+import { QUEUE_HOLD_LIMIT_MS } from '../../contract/cloudResources.ts';
+import { deliverMessage } from '../../delivery/deliverMessage.ts';
+import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { nextStep } from '../../delivery/nextStep.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import type { BodyStore } from './bodyStore.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
@@ -27,7 +29,7 @@ export interface QueueRecord {
   messageId: string;
   body: string;
   receiptHandle: string;
-  /** ApproximateReceiveCount: this is attempt number N. */
+  /** ApproximateReceiveCount, for logs only: it counts busy redeliveries too, so attempts are counted by the ledger. */
   receiveCount: number;
 }
 
@@ -98,52 +100,73 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   }
 
   const mailbox = await deps.mailbox().catch(() => undefined);
+  const startedAt = new Date();
   const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
   await ledger.recordDelivered(envelope.id, outcome.accepted);
-  const step = nextStep(envelope, outcome, record.receiveCount, deps.policy);
+  const settled = settleAttempt({
+    messageId: envelope.id,
+    // The ledger's claim counted this attempt; the settle step counts it again from the one before.
+    progress: { attempts: claim.attempts - 1, delivered: claim.deliveredRcpts, refused: claim.refused, receivedAt: envelope.receivedAt },
+    outcome,
+    policy: deps.policy,
+    now: new Date(),
+    attempt: { route: 'upstream', mailbox, startedAt },
+    holdLimitMs: QUEUE_HOLD_LIMIT_MS,
+  });
+  const { decision, progress, event } = settled;
+  await ledger.recordSettlement(envelope.id, { history: [...claim.history, event], refused: progress.refused });
+  logAttempt(logger, settled, 'dead-letter queue');
 
-  if (step.action === 'done' && step.rejected.length === 0) {
+  if (decision.action === 'done' && progress.refused.length === 0) {
     await ledger.markDone(envelope.id);
     await bodies.discard(message).catch((error: unknown) => logger.warn({ messageId: envelope.id, err: (error as Error).name }, 'could not delete the delivered body from S3'));
     metrics.delivered(Date.now() - Date.parse(envelope.receivedAt), envelope.size);
     return 'delivered';
   }
   await ledger.release(envelope.id);
-  if (step.action === 'done') {
+  if (decision.action === 'done') {
     // Delivered to some; the refused ones wait in the dead-letter queue (a redrive sends only to them).
     metrics.delivered(Date.now() - Date.parse(envelope.receivedAt), envelope.size);
-    const refused = step.rejected.map((r) => r.rcpt);
-    return deadLetter(record, message, deps, describe(step.rejected[0], `recipients refused: ${refused.join(', ')}`, refused));
+    const first = progress.refused[0];
+    return deadLetter(record, message, deps, {
+      reason: `recipients refused: ${settled.owed.join(', ')}`,
+      reply: first?.reply,
+      kind: 'permanent',
+      rcpts: settled.owed,
+      logged: true,
+    });
   }
-  if (step.action === 'fail') {
-    return deadLetter(record, message, deps, describe(step.reason, step.reason.classification.reason, step.rcptTo));
+  if (decision.action === 'give-up') {
+    return deadLetter(record, message, deps, {
+      reason: decision.reason,
+      reply: event.reply,
+      kind: event.kind ?? 'permanent',
+      operatorAction: event.operatorAction,
+      rcpts: settled.owed,
+      logged: true,
+    });
   }
-  if (step.reason.classification.kind === 'config') {
-    // In the cloud the dead-letter queue (with its alarm) is where mail waits for the operator.
-    return deadLetter(record, message, deps, describe(step.reason, step.reason.classification.reason, step.rcptTo));
-  }
-  const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.round(step.delayMs / 1000)));
+  // Retry or hold: SQS brings the message back when its visibility ends (at most 12 h away;
+  // a later attempt is then reached in steps).
+  const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.round((Date.parse(decision.at) - Date.now()) / 1000)));
   await deps.changeVisibility(record.receiptHandle, seconds);
-  metrics.retried(step.throttled);
-  logger.warn({ messageId: envelope.id, receiveCount: record.receiveCount, retryInSeconds: seconds, reply: step.reason.reply }, 'delivery will be retried');
-  throw new RetryLaterError(`message ${envelope.id}: ${step.reason.reply}`);
-}
-
-function describe(outcome: RecipientOutcome | undefined, reason: string, rcpts: string[]) {
-  return { reason, reply: outcome?.reply, kind: outcome?.classification.kind ?? ('permanent' as const), operatorAction: outcome?.classification.operatorAction, rcpts };
+  metrics.retried(event.throttled === true);
+  throw new RetryLaterError(`message ${envelope.id}: ${event.reply ?? decision.action}`);
 }
 
 async function deadLetter(
   record: QueueRecord,
   message: QueueMessage,
   deps: QueueRecordDeps,
-  failure: { reason: string; reply?: string; kind: 'transient' | 'permanent' | 'config'; operatorAction?: string; rcpts: string[] },
+  failure: { reason: string; reply?: string; kind: 'transient' | 'permanent' | 'config'; operatorAction?: string; rcpts: string[]; logged?: boolean },
 ): Promise<RecordResult> {
   const { envelope } = message;
   const reason = failure.operatorAction ? `${failure.reason}. Fix: ${failure.operatorAction}` : failure.reason;
   await deps.deadLetters.put({ body: record.body, reason, reply: failure.reply, kind: failure.kind });
   deps.metrics.failed(failure.kind);
-  deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
+  if (!failure.logged) {
+    deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
+  }
   if (deps.failureNoticeTo) {
     const from = (await deps.mailbox().catch(() => undefined)) ?? deps.failureNoticeTo;
     const notice = failureNotice(envelope, { from, to: deps.failureNoticeTo, reason, reply: failure.reply, rcpts: failure.rcpts });

@@ -2,13 +2,14 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { QUEUE_RETENTION_DAYS } from '../../contract/cloudResources.ts';
 
 /** The largest message SQS takes; the agent puts bodies that do not fit in the body bucket. */
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
 /** See MailQueueProps.maxReceiveCount. */
-export const DEFAULT_MAX_RECEIVE_COUNT = 25;
+export const DEFAULT_MAX_RECEIVE_COUNT = 100;
 /** The longest SQS keeps a message. */
-export const MAX_RETENTION = Duration.days(14);
+export const MAX_RETENTION = Duration.days(QUEUE_RETENTION_DAYS);
 
 export interface MailQueueProps {
   /**
@@ -19,12 +20,14 @@ export interface MailQueueProps {
   readonly visibilityTimeout: Duration;
   /**
    * Receives after which SQS itself moves a message to the dead-letter queue, without a reason.
-   * The function dead-letters permanent and needs-operator failures itself on the spot (with the
-   * reason), and retries transient ones on its schedule (1m, 5m, 15m, 1h, then every 4h) until the
-   * message is 2 days old: about 17 receives, each one counted here. So this must stay above that,
-   * with room for the short re-tries of a message another invocation holds; it is the backstop for
-   * what the function cannot handle at all (a crash or timeout on every attempt, 30 minutes apart).
-   * @default 25
+   * The function dead-letters permanent failures itself on the spot (with the reason), retries
+   * transient ones on its schedule (1m, 5m, 15m, 1h, then every 4h) until the message is 2 days
+   * old (about 17 receives), and holds needs-operator ones, retried every 4h, until
+   * QUEUE_HOLD_LIMIT_MS (13 days: about 80 receives), then dead-letters them with the reason.
+   * Every receive counts here, so this must stay above that, with room for the short re-tries of
+   * a message another invocation holds; it is the backstop for what the function cannot handle at
+   * all (a crash or timeout on every attempt, 30 minutes apart).
+   * @default 100
    */
   readonly maxReceiveCount?: number;
   /**

@@ -32,7 +32,7 @@ function defaultsIn(dir: string): AgentConfig {
     },
     clients: [],
     senders: {},
-    spool: { dir: path.join(dir, 'data/spool') },
+    spool: { dir: path.join(dir, 'data/spool'), historyRetention: 30 * 24 * HOUR },
     outbox: { dir: path.join(dir, 'data/outbox') },
     queue: { kind: 'local' },
     retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },
@@ -79,7 +79,7 @@ describe('loadConfig', () => {
         { name: 'helpdesk', address: '10.100.102.0/28', auth: { username: 'helpdesk', password: 'helpdesk-pass-123' }, acceptAnyAuth: false },
       ],
       senders: { allowedDomains: ['contoso.com'] },
-      spool: { dir: path.join(repoRoot, 'data/spool'), maxBytes: 10 * 1024 * MIB },
+      spool: { dir: path.join(repoRoot, 'data/spool'), maxBytes: 10 * 1024 * MIB, historyRetention: 30 * 24 * HOUR },
       outbox: { dir: path.join(repoRoot, 'data/outbox') },
       queue: { kind: 'local' },
       upstream: {

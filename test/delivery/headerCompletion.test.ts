@@ -6,7 +6,7 @@ import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { nextStep } from '../../delivery/nextStep.ts';
+import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import { bareLfToCrlf } from '../intake/helpers/messageBytes.ts';
 
@@ -110,7 +110,14 @@ describe('header section completion, read back with a MIME parser (mailparser)',
     assert.equal(outcome.rejected[0]?.classification.kind, 'permanent');
     assert.match(outcome.failure?.classification.reason ?? '', /has no end within 1048576 bytes: the From field cannot be rewritten for send-as/);
     assert.equal(raw, undefined, 'nothing reached the upstream complete');
-    const step = nextStep(envelope, outcome, 1, { scheduleMs: [60_000], maxAgeMs: 172_800_000 }, new Date(envelope.receivedAt));
-    assert.equal(step.action, 'fail');
+    const { decision } = settleAttempt({
+      messageId: envelope.id,
+      progress: { attempts: 0, delivered: [], refused: [], receivedAt: envelope.receivedAt },
+      outcome,
+      policy: { scheduleMs: [60_000], maxAgeMs: 172_800_000 },
+      now: new Date(envelope.receivedAt),
+      attempt: { route: 'test', startedAt: new Date(envelope.receivedAt) },
+    });
+    assert.equal(decision.action, 'give-up');
   });
 });

@@ -297,11 +297,12 @@ describe('delivery Lambda handler with fixture SQS events', () => {
     assert.equal(rig.exo.messages.length, messagesBefore + 2);
   });
 
-  test('a secret that is not JSON: the message is dead-lettered as config, and delivered once the secret is mended', async () => {
+  test('a secret that is not JSON: the message is held for the operator (retried in 4 h, not dead-lettered), and delivered once the secret is mended', async () => {
     const event = loadEvent('upstream-secret-broken.json', { receivedAt });
     const record = recordOf(event, 0);
     const body = inlineBodyOf(record.body);
     const messagesBefore = rig.exo.messages.length;
+    const callsBefore = sqsTap.calls.length;
     secrets.setSecret(secretArn, '{ "host": "smtp.office365.com", port: 587 ');
 
     let result: SQSBatchResponse;
@@ -311,25 +312,25 @@ describe('delivery Lambda handler with fixture SQS events', () => {
       secrets.setSecret(secretArn, JSON.stringify(rig.upstream()));
     }
 
-    assert.deepEqual(result, { batchItemFailures: [] });
+    assert.deepEqual(result, { batchItemFailures: [{ itemIdentifier: record.messageId }] });
     assert.equal(rig.exo.messages.length, messagesBefore);
+    assert.deepEqual(await drainDeadLetters(), []);
+    assert.deepEqual(
+      sqsTap.calls.slice(callsBefore).filter((c) => c.operation === 'ChangeMessageVisibility').map((c) => c.input),
+      [{ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: 4 * 3600 }],
+    );
     const problem = `the upstream secret ${secretArn} is not valid: the secret is not JSON`;
-    const [deadLetter, ...others] = await drainDeadLetters();
-    assert.deepEqual(others, []);
-    assert.ok(deadLetter);
-    assert.deepEqual(view(deadLetter), {
-      body: record.body,
-      reason: `${problem}. Fix: put a valid upstream JSON (the fields of the agent's upstream block) in secret ${secretArn}`,
-      kind: 'config',
-      reply: problem,
-    });
+    const held = output.logs().find((line) => line.message === 'delivery needs the operator');
+    assert.deepEqual([held?.reply, held?.operatorAction], [problem, `put a valid upstream JSON (the fields of the agent's upstream block) in secret ${secretArn}`]);
 
-    // The secret is read again on the next use (TTL 0 here): the redriven message goes out.
-    const redrive = await handler({ Records: [sqsRecord(deadLetter.Body ?? '')] }, lambdaContext());
-    assert.deepEqual(redrive, { batchItemFailures: [] });
+    // The secret is read again on the next use (TTL 0 here): the next receive sends it, as attempt 2.
+    const retried = await handler({ Records: [sqsRecord(record.body, { receiptHandle: record.receiptHandle, receiveCount: 2 })] }, lambdaContext());
+    assert.deepEqual(retried, { batchItemFailures: [] });
     assert.deepEqual(
       rig.exo.messages.slice(messagesBefore).map((m) => ({ rcptTo: m.rcptTo, sha256: m.sha256 })),
       [{ rcptTo: ['you@contoso.com'], sha256: sha256(body) }],
     );
+    const delivered = output.logs().find((line) => line.message === 'delivered' && line.messageId === parseQueueMessage(record.body).envelope.id);
+    assert.equal(delivered?.attempts, 2);
   });
 });

@@ -75,9 +75,9 @@ describe('MailQueue', () => {
     }
   });
 
-  it('sends a message to the dead-letter queue after 25 receives (above the ~17 attempts of 2 days of retries)', () => {
+  it('sends a message to the dead-letter queue after 100 receives (above the ~80 attempts of 13 days holding for the operator)', () => {
     const { queue, dlq } = ids(plain);
-    assert.deepEqual(plain.template.toJSON().Resources[queue].Properties.RedrivePolicy, { deadLetterTargetArn: getAtt(dlq), maxReceiveCount: 25 });
+    assert.deepEqual(plain.template.toJSON().Resources[queue].Properties.RedrivePolicy, { deadLetterTargetArn: getAtt(dlq), maxReceiveCount: 100 });
     assert.equal(plain.template.toJSON().Resources[dlq].Properties.RedrivePolicy, undefined, 'the DLQ itself has none');
   });
 
