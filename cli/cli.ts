@@ -11,6 +11,7 @@ import { createLogger } from '../edge-agent/logger.ts';
 import { startMemoryGovernor } from '../edge-agent/memoryGovernor.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
+import { trace } from './trace.ts';
 import { userInfo } from 'node:os';
 import { stringify } from 'yaml';
 
@@ -24,6 +25,8 @@ Commands:
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
                  agent picks them up within 30 seconds
   show ID        print a queued or failed message as received (the envelope goes to stderr)
+  trace ID       print a message's delivery history, from acceptance to its last attempt (cloud
+                 mode: the ledger's attempts too, when queue.sqs.ledgerTable is set)
   failed         cloud mode: list the dead-letter queue with each message's reason
   redrive        cloud mode: move the dead-letter queue back to the mail queue
 
@@ -46,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'show', 'failed', 'redrive'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'show', 'trace', 'failed', 'redrive'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
@@ -73,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
       return resend(config, parsed.positionals.slice(1));
     case 'show':
       return show(config, parsed.positionals[1]);
+    case 'trace':
+      return trace(config, parsed.positionals[1], process.stdout, process.stderr);
     case 'worker':
       return runWorker(config);
     case 'failed':
@@ -189,8 +194,11 @@ async function resend(config: AgentConfig, ids: string[]): Promise<number> {
   for (const id of ids) {
     try {
       await spool.requeueFailed(id);
-      await history.moveToQueue(id);
-      await history.append({ type: 'operator', messageId: id, at: new Date().toISOString(), action: 'resend', by: operatorName() });
+      // The history follows; failing to keep it does not undo the resend.
+      await history
+        .moveToQueue(id)
+        .then(() => history.append({ type: 'operator', messageId: id, at: new Date().toISOString(), action: 'resend', by: operatorName() }))
+        .catch((error: unknown) => process.stderr.write(`${id}: could not record the resend in its history: ${(error as Error).message}\n`));
       process.stdout.write(`${id}: back in the queue\n`);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such failed message' : (error as Error).message;

@@ -75,7 +75,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
     const { startCloudForwarding } = await import('./forwarder/startCloudForwarding.ts');
-    const cloud = startCloudForwarding(sqsConfig, spool, queued, logger, deps);
+    const cloud = startCloudForwarding(sqsConfig, spool, queued, logger, { ...deps, history });
     forwarder = cloud.forwarder;
     onAccepted = cloud.enqueue;
     stopConsumer = cloud.stop;

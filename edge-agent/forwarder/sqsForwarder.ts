@@ -5,6 +5,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, planQueueMessage, s3KeyFor, s3QueueMessage, serializeQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
+import type { SpoolHistory } from '../spool/spoolHistory.ts';
 import type { Spool } from '../spool/spool.ts';
 
 /** SendMessageBatch takes at most 10 entries and 256 KiB in all (the whole request, on a default queue). */
@@ -40,6 +41,8 @@ export interface SqsForwarderOptions {
   logger: DeliveryLogger;
   /** S3 uploads at once. */
   concurrency?: number;
+  /** Where a handed-over message's history goes (its accepted and handed-over events). */
+  history?: SpoolHistory;
   /** Wait after the first failure; doubles with each further one up to maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -187,6 +190,10 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
           continue;
         }
         try {
+          // History is for people: failing to keep it must not keep the message in the spool.
+          await this.options.history
+            ?.archive(p.envelope, [{ type: 'handed-over', messageId: p.envelope.id, at: new Date().toISOString(), queue: this.options.queueUrl, bodyInS3: p.via === 's3' }], { hadLive: false })
+            .catch((error: unknown) => this.options.logger.warn({ messageId: p.envelope.id, err: String(error) }, 'could not write the delivery history'));
           await this.options.spool.remove(p.envelope, { hasState: false });
         } catch (error) {
           // Already in SQS: sent again after a restart, and recognised there by its id.

@@ -15,6 +15,8 @@ export interface CloudForwardingOptions {
   heartbeatIntervalMs?: number;
   /** Forwarder tuning (tests shorten the backoff). */
   forwarder?: Pick<SqsForwarderOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'concurrency'>;
+  /** The spool's delivery history (the agent's part of a message's trace). */
+  history?: SqsForwarderOptions['history'];
 }
 
 /**
@@ -42,6 +44,7 @@ export function startCloudForwarding(
     prefix: sqsConfig.prefix,
     inlineMaxBytes: sqsConfig.inlineMaxBytes,
     logger,
+    history: options.history,
     ...options.forwarder,
   });
   const heartbeat = new Heartbeat(cloudWatch, () => forwarder.depth, logger, options.heartbeatIntervalMs);

@@ -271,6 +271,15 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     this.timer = undefined;
   }
 
+  /** History is for people: a failure to write it is logged and never holds up or repeats a delivery. */
+  private async keepHistory(messageId: string, write: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.options.logger.warn({ messageId, err: String(error) }, 'could not write the delivery history');
+    }
+  }
+
   private async process(envelope: MessageEnvelope, fresh: boolean): Promise<void> {
     const { spool, submitter, policy, logger, history } = this.options;
     const stored = fresh ? undefined : await spool.readState(envelope.id);
@@ -297,7 +306,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     state.rejectedRcpts = progress.refused.map((r) => ({ rcpt: r.rcpt, reply: r.reply }));
     const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply });
     if (decision.action === 'done' && progress.refused.length === 0) {
-      await history?.archive(envelope, [event], { hadLive: !fresh });
+      await this.keepHistory(envelope.id, () => history?.archive(envelope, [event], { hadLive: !fresh }));
       await spool.remove(envelope, { hasState: !fresh });
       logAttempt(logger, settled, 'failed area');
       record('delivered');
@@ -308,7 +317,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
       const partial = decision.action === 'done';
       state.pendingRcpts = settled.owed;
       if (!partial) state.lastError = event.reply;
-      await history?.append(event);
+      await this.keepHistory(envelope.id, () => history?.append(event));
       await spool.moveToFailed(envelope, {
         failedAt: event.at,
         reason: partial ? 'some recipients were refused' : decision.reason,
@@ -316,7 +325,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
         ...(partial || !event.operatorAction ? {} : { operatorAction: event.operatorAction }),
         state,
       });
-      await history?.moveToFailed(envelope.id);
+      await this.keepHistory(envelope.id, () => history?.moveToFailed(envelope.id));
       logAttempt(logger, settled, 'failed area');
       record('failed', partial ? progress.refused[0]?.reply : event.reply);
       return;
@@ -326,7 +335,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     state.lastError = event.reply;
     state.nextAttemptAt = decision.at;
     // The history lands before the state: a crash between leaves one event the state does not count.
-    await history?.append(event);
+    await this.keepHistory(envelope.id, () => history?.append(event));
     await spool.writeState(envelope.id, state);
     logAttempt(logger, settled, 'failed area');
     if (event.throttled) {
