@@ -8,7 +8,7 @@ export const FUNCTION_ENV = {
   queueUrl: 'SMARTHOST_QUEUE_URL',
   /** ARN of the Secrets Manager secret holding the `upstream` JSON. */
   secretArn: 'SMARTHOST_SECRET_ARN',
-  /** URL of the dead-letter queue permanent and needs-operator failures are moved to. */
+  /** URL of the dead-letter queue failures are moved to (permanent; needs-operator past QUEUE_HOLD_LIMIT_MS). */
   deadLetterQueueUrl: 'SMARTHOST_DLQ_URL',
   /** DynamoDB table of delivery records (idempotency and per-recipient progress). */
   ledgerTable: 'SMARTHOST_LEDGER_TABLE',
