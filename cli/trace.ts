@@ -9,10 +9,10 @@ export type LedgerReader = (table: string, region: string | undefined, id: strin
 
 async function readLedger(table: string, region: string | undefined, id: string): Promise<DeliveryEvent[]> {
   // Loaded only here: a local relay never loads the AWS SDK.
-  const [{ DynamoDBClient }, { DeliveryLedger }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../functions/queue-delivery/deliveryLedger.ts')]);
+  const [{ DynamoDBClient }, { DeliveryLedger, LedgerHistory }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../functions/queue-delivery/deliveryLedger.ts')]);
   const dynamo = new DynamoDBClient(region ? { region } : {});
   try {
-    return await new DeliveryLedger(dynamo, table).readHistory(id);
+    return await new LedgerHistory(new DeliveryLedger(dynamo, table)).read(id);
   } finally {
     dynamo.destroy();
   }

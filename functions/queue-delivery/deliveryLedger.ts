@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { LEDGER_KEY, LEDGER_TTL_ATTRIBUTE } from '../../contract/cloudResources.ts';
-import type { DeliveryEvent, RecipientReply } from '../../delivery/history/deliveryEvent.ts';
+import type { DeliveryEvent, DeliveryHistoryStore, RecipientReply } from '../../delivery/history/deliveryEvent.ts';
 
 /** The ledger item's list of events, one JSON string each. */
 const HISTORY_ATTRIBUTE = 'history';
@@ -130,6 +130,22 @@ export class DeliveryLedger {
     );
   }
 
+  /**
+   * Adds one event without holding the claim (an operator's action): appended atomically; the
+   * next settled attempt bounds the list again.
+   */
+  async appendEvent(event: DeliveryEvent): Promise<void> {
+    await this.dynamo.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { [LEDGER_KEY]: { S: event.messageId } },
+        UpdateExpression: 'SET #history = list_append(if_not_exists(#history, :none), :event)',
+        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE },
+        ExpressionAttributeValues: { ':none': { L: [] }, ':event': { L: [{ S: JSON.stringify(event) }] } },
+      }),
+    );
+  }
+
   /** The message's history as the ledger keeps it (`smarthost trace`); empty for an unknown id. */
   async readHistory(id: string): Promise<DeliveryEvent[]> {
     const { Item } = await this.dynamo.send(new GetItemCommand({ TableName: this.table, Key: { [LEDGER_KEY]: { S: id } }, ConsistentRead: true }));
@@ -157,5 +173,18 @@ export class DeliveryLedger {
         UpdateExpression: 'REMOVE leaseUntil',
       }),
     );
+  }
+}
+
+/** The cloud's DeliveryHistoryStore: the events in the message's ledger item. */
+export class LedgerHistory implements DeliveryHistoryStore {
+  constructor(private readonly ledger: DeliveryLedger) {}
+
+  append(event: DeliveryEvent): Promise<void> {
+    return this.ledger.appendEvent(event);
+  }
+
+  read(messageId: string): Promise<DeliveryEvent[]> {
+    return this.ledger.readHistory(messageId);
   }
 }

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { AttemptEvent, OperatorEvent } from '../../delivery/history/deliveryEvent.ts';
+import { DeliveryLedger, LEDGER_HISTORY_EVENTS, LedgerHistory } from '../../functions/queue-delivery/deliveryLedger.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+
+/** The cloud's delivery history in the ledger item (functions/queue-delivery/deliveryLedger.ts). */
+
+function attempt(messageId: string, n: number): AttemptEvent {
+  const at = new Date(Date.UTC(2026, 11, 1, 8, 0, n)).toISOString();
+  return { type: 'attempt', messageId, at, attempt: n, route: 'upstream', startedAt: at, durationMs: 5, accepted: [], refused: [], deferred: [], decision: { action: 'retry', at } };
+}
+
+describe('ledger history', () => {
+  let dynamo: LocalDynamo;
+  before(async () => {
+    dynamo = await startLocalDynamo();
+  });
+  after(async () => dynamo?.stop());
+
+  test('a claim counts attempts and returns the history; a settlement keeps the first and the latest events', async () => {
+    const ledger = new DeliveryLedger(dynamo.client, dynamo.tableName);
+    const id = 'ledgerHist0001';
+    const first = await ledger.claim(id, 60_000);
+    assert.deepEqual(first, { status: 'claimed', deliveredRcpts: [], attempts: 1, refused: [], history: [] });
+    const events = Array.from({ length: LEDGER_HISTORY_EVENTS + 5 }, (_, i) => attempt(id, i + 1));
+    await ledger.recordSettlement(id, { history: events, refused: [{ rcpt: 'b@contoso.com', reply: '550 5.1.10 no', kind: 'permanent' }] });
+    await ledger.release(id);
+    const second = await ledger.claim(id, 60_000);
+    assert.equal(second.status, 'claimed');
+    if (second.status !== 'claimed') return;
+    assert.equal(second.attempts, 2);
+    assert.deepEqual(second.refused, [{ rcpt: 'b@contoso.com', reply: '550 5.1.10 no', kind: 'permanent' }]);
+    assert.equal(second.history.length, LEDGER_HISTORY_EVENTS);
+    assert.deepEqual(second.history.map((e) => (e as AttemptEvent).attempt).slice(0, 3), [1, 7, 8]);
+    assert.equal((second.history.at(-1) as AttemptEvent).attempt, LEDGER_HISTORY_EVENTS + 5);
+    // A busy claim counts nothing.
+    assert.deepEqual(await ledger.claim(id, 60_000), { status: 'busy' });
+    await ledger.release(id);
+    const third = await ledger.claim(id, 60_000);
+    assert.equal(third.status === 'claimed' && third.attempts, 3);
+  });
+
+  test('LedgerHistory appends without a claim and reads back in order; an unknown id has none', async () => {
+    const history = new LedgerHistory(new DeliveryLedger(dynamo.client, dynamo.tableName));
+    const id = 'ledgerHist0002';
+    const operator: OperatorEvent = { type: 'operator', messageId: id, at: '2026-12-01T09:00:00.000Z', action: 'redrive', by: 'admin' };
+    await history.append(attempt(id, 1));
+    await history.append(operator);
+    assert.deepEqual(await history.read(id), [attempt(id, 1), operator]);
+    assert.deepEqual(await history.read('ledgerHistNone'), []);
+  });
+});
