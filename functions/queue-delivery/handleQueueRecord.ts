@@ -6,7 +6,7 @@ import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { nextStep } from '../../delivery/nextStep.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
-import type { BodyStore } from './bodyStore.ts';
+import { bodyCheckFailure, type BodyStore } from './bodyStore.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
 import type { DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
@@ -99,6 +99,11 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
 
   const mailbox = await deps.mailbox().catch(() => undefined);
   const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
+  const corrupted = bodyCheckFailure(body);
+  if (corrupted && outcome.accepted.length === 0) {
+    await ledger.release(envelope.id);
+    return deadLetter(record, message, deps, { reason: `the message body failed its check: ${corrupted.message}`, kind: 'permanent', rcpts: rcptTo });
+  }
   await ledger.recordDelivered(envelope.id, outcome.accepted);
   const step = nextStep(envelope, outcome, record.receiveCount, deps.policy);
 
