@@ -23,14 +23,6 @@ export class TokenUnavailableError extends Error {
   }
 }
 
-/** A spooled message could not be read for delivery (its body is gone or unreadable). */
-export class MessageUnreadableError extends Error {
-  constructor(id: string, options?: { cause?: unknown }) {
-    super(`message ${id} could not be read from the spool`, options);
-    this.name = 'MessageUnreadableError';
-  }
-}
-
 /**
  * The secret holds no valid `upstream` block: an operator must fix it. Here rather than beside
  * the secret's submitter, so the delivery core can recognise it without loading the AWS SDK.

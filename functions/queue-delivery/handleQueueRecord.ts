@@ -8,7 +8,7 @@ import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
-import type { BodyStore } from './bodyStore.ts';
+import { bodyCheckFailure, type BodyStore } from './bodyStore.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
 import type { DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
@@ -102,6 +102,11 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   const mailbox = await deps.mailbox().catch(() => undefined);
   const startedAt = new Date();
   const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
+  const corrupted = bodyCheckFailure(body);
+  if (corrupted && outcome.accepted.length === 0) {
+    await ledger.release(envelope.id);
+    return deadLetter(record, message, deps, { reason: `the message body failed its check: ${corrupted.message}`, kind: 'permanent', rcpts: rcptTo });
+  }
   await ledger.recordDelivered(envelope.id, outcome.accepted);
   const settled = settleAttempt({
     messageId: envelope.id,
