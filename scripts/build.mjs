@@ -17,7 +17,7 @@ await build({
   minify: true,
   keepNames: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   sourcemap: true,
   logLevel: 'warning',

@@ -195,6 +195,7 @@ export class DeliveryFunction extends Construct {
         format: OutputFormat.ESM,
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
+        target: 'node24',
         minify: true,
         sourceMap: true,
         sourcesContent: false,
