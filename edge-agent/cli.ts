@@ -141,7 +141,8 @@ async function listQueue(config: AgentConfig): Promise<number> {
   for (const { envelope, state } of queued) {
     lines.push(
       `  ${envelope.id}  ${envelope.receivedAt}  from=${envelope.sendAs ?? (envelope.mailFrom || '<>')}  rcpts=${envelope.rcptTo.length}  size=${envelope.size}` +
-        (state ? `  attempts=${state.attempts}  next=${state.nextAttemptAt ?? '-'}  last="${state.lastError ?? ''}"` : ''),
+        (state ? `  attempts=${state.attempts}  next=${state.nextAttemptAt ?? '-'}  last="${state.lastError ?? ''}"` : '') +
+        (state?.operatorAction ? `  held for the operator; fix: ${state.operatorAction}` : ''),
     );
   }
   lines.push(`failed: ${failed.length}`);

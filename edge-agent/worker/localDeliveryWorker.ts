@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
+import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { nextStep } from '../../delivery/nextStep.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
@@ -307,10 +308,15 @@ export class LocalDeliveryWorker extends EventEmitter<{ attempt: [AttemptRecord]
         state.pendingRcpts = step.rcptTo;
         state.lastError = step.reason.reply;
         state.nextAttemptAt = new Date(dueAt).toISOString();
+        const { operatorAction, mailboxBlocked } = step.reason.classification;
+        if (operatorAction) state.operatorAction = operatorAction;
+        else delete state.operatorAction;
         await spool.writeState(envelope.id, state);
-        if (step.throttled) {
-          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
-          logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
+        // The embedded agent sends as one mailbox, so its pause is that mailbox's hold.
+        const pauseMs = mailboxBlocked ? MAILBOX_BLOCK_MS : step.throttled ? this.options.throttlePauseMs : 0;
+        if (pauseMs > 0) {
+          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs);
+          logger.warn({ messageId: envelope.id, pauseMs, mailboxBlocked: mailboxBlocked === true }, mailboxBlocked ? 'Exchange Online blocked the mailbox, holding all deliveries' : 'upstream is throttling, holding deliveries');
         }
         this.wait(envelope, dueAt);
         this.emit('attempt', { id: envelope.id, action: 'retry', attempts: state.attempts, reply: step.reason.reply });
