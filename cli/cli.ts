@@ -21,6 +21,8 @@ Commands:
   start          run the relay (SMTP intake, spool, delivery)
   worker         deliver from the SQS queue (cloud mode without Lambda, or local end-to-end runs)
   check-config   validate the configuration and print it with secrets masked
+  doctor         test the configured upstream live, step by step (exit 0 ok, 1 config invalid,
+                 3 a check failed); --send-test ADDRESS sends a test message per send-as address
   queue          list queued and failed messages
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
                  agent picks them up within 30 seconds
@@ -39,7 +41,7 @@ Options:
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'send-test': { type: 'string' } } });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -49,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'worker', 'check-config', 'queue', 'resend', 'show', 'trace', 'failed', 'redrive'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'doctor', 'queue', 'resend', 'show', 'trace', 'failed', 'redrive'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
@@ -70,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'check-config':
       process.stdout.write(`# configuration is valid; secrets masked\n${stringify(maskSecrets(config))}`);
       return 0;
+    case 'doctor':
+      return (await import('../edge-agent/doctor/runDoctor.ts')).runDoctor(config, { out: process.stdout, sendTestTo: parsed.values['send-test'] });
     case 'queue':
       return listQueue(config);
     case 'resend':
@@ -150,7 +154,8 @@ async function listQueue(config: AgentConfig): Promise<number> {
   for (const { envelope, state } of queued) {
     lines.push(
       `  ${envelope.id}  ${envelope.receivedAt}  from=${envelope.sendAs ?? (envelope.mailFrom || '<>')}  rcpts=${envelope.rcptTo.length}  size=${envelope.size}` +
-        (state ? `  attempts=${state.attempts}  next=${state.nextAttemptAt ?? '-'}  last="${state.lastError ?? ''}"` : ''),
+        (state ? `  attempts=${state.attempts}  next=${state.nextAttemptAt ?? '-'}  last="${state.lastError ?? ''}"` : '') +
+        (state?.operatorAction ? `  held for the operator; fix: ${state.operatorAction}` : ''),
     );
   }
   lines.push(`failed: ${failed.length}`);

@@ -24,7 +24,20 @@ export interface Classification {
   reason: string;
   /** what to change, e.g. the PowerShell command; only for config */
   operatorAction?: string;
+  /**
+   * Exchange Online throttles the whole mailbox (every sender on it) after continuous errors of
+   * one kind: the delivery loop should stop all attempts on the mailbox for `MAILBOX_BLOCK_MS`,
+   * not only hold this message, or each new attempt extends the block.
+   */
+  mailboxBlocked?: true;
 }
+
+/**
+ * How long to leave a mailbox alone after `5.2.251`-`5.2.255`. Microsoft publishes no window
+ * and support cannot lift it; an hour keeps the relay from feeding the throttle while the
+ * operator fixes the cause.
+ */
+export const MAILBOX_BLOCK_MS = 60 * 60_000;
 
 export interface ClassifyContext {
   /** The address the message is sent as (From after any send-as rewrite). */
@@ -59,6 +72,7 @@ interface Rule {
   noReply?: true;
   kind: FailureKind;
   throttled?: true;
+  mailboxBlocked?: true;
   reason: string | ((facts: Facts) => string);
   action?: (facts: Facts) => string;
 }
@@ -66,6 +80,15 @@ interface Rule {
 const PORT_AND_SECURITY = 'set upstream.security to starttls with upstream.port 587 (Exchange Online offers AUTH only after STARTTLS)';
 const SWITCH_TO_OAUTH2 =
   'set upstream.auth.type to oauth2 (app-only XOAUTH2: an app registration with the SMTP.SendAsApp application permission, admin consent, and its service principal registered with New-ServicePrincipal)';
+
+const STARTTLS_STRIPPED =
+  "a firewall's SMTP inspection (Cisco ESMTP inspection, SonicWall, FortiGate and the like) usually strips or refuses STARTTLS: " +
+  'switch SMTP inspection off for the relay\'s traffic to the upstream on port 587, or connect from a network without it; ' +
+  '`smarthost doctor` shows what the upstream offers';
+
+const TLS_VERSION_STEPS =
+  'the relay needs TLS 1.2 or newer and the upstream (or a TLS-inspecting proxy or firewall in between) offered an older version: ' +
+  'update or bypass the proxy, or point upstream.host at the real server';
 
 function tlsSteps(): string {
   return `check that upstream.host matches the name in its certificate, trust a TLS-inspecting proxy's CA with upstream.ca, and ${PORT_AND_SECURITY}`;
@@ -90,6 +113,28 @@ function basicCredentialSteps(f: Facts): string {
  */
 const RULES: readonly Rule[] = [
   // Replies
+  {
+    // nodemailer with requireTLS sends STARTTLS even when EHLO did not offer it; the answer is a
+    // 5xx either way. Exchange Online always offers it, so something between rewrote the session.
+    reply: /^5/,
+    command: /^STARTTLS$/i,
+    kind: 'config',
+    reason: 'the upstream did not accept STARTTLS (missing from its EHLO, or refused)',
+    action: () => STARTTLS_STRIPPED,
+  },
+  {
+    // '550 5.2.252 Sender throttled due to continuous send as denied errors': above the send-as
+    // rules, whose texts it shares, because it blocks every message of the mailbox, not one.
+    // '554 5.2.252 SendAsDenied; ...' shares the code but not 'throttled': that one is send-as.
+    reply: /^5\d\d 5\.2\.25[1-5]\b.*\bthrottled\b|Sender throttled due to continuous/i,
+    kind: 'config',
+    throttled: true,
+    mailboxBlocked: true,
+    reason: (f) => `Exchange Online blocked ${f.mailbox} for SMTP AUTH after continuous errors of one kind; every message on it waits`,
+    action: (f) =>
+      `fix the error that repeated (the reply names it: a SendAs grant, the mailbox's license, invalid recipients, a full mailbox) for ${f.mailbox}; ` +
+      'the block lifts on its own and support cannot lift it; until then the relay sends nothing on this mailbox',
+  },
   {
     reply: /SubmissionQuotaExceeded/i,
     kind: 'transient',
@@ -234,6 +279,12 @@ const RULES: readonly Rule[] = [
 
   // No reply: the connection, TLS, or this side failed before the upstream could answer.
   {
+    errorCode: /\b(ERR_SSL_\w*(PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER)\w*|ERR_TLS_INVALID_PROTOCOL_VERSION)\b/,
+    kind: 'config',
+    reason: 'the TLS connection to the upstream failed: no TLS version both sides accept',
+    action: () => TLS_VERSION_STEPS,
+  },
+  {
     errorCode: /\b(ETLS|EREQUIRETLS|CERT_\w+|\w*SELF_SIGNED\w*|UNABLE_TO_\w+|ERR_TLS_\w+|ERR_SSL_\w+)\b/,
     kind: 'config',
     reason: 'the TLS connection to the upstream failed',
@@ -317,6 +368,7 @@ export function classifyReply(failure: UpstreamFailure, context: ClassifyContext
     throttled: rule.throttled === true,
     reason: oneLine(`${reason} (${evidence(facts, failure)})`),
   };
+  if (rule.mailboxBlocked) classification.mailboxBlocked = true;
   if (rule.kind === 'config' && rule.action) {
     classification.operatorAction = oneLine(rule.action(facts));
   }

@@ -77,6 +77,8 @@ export interface AttemptEvent extends EventBase {
   /** What to change, e.g. the PowerShell command with the values filled in. */
   operatorAction?: string;
   throttled?: boolean;
+  /** Exchange Online blocked the whole mailbox: every delivery on it waits (`MAILBOX_BLOCK_MS`). */
+  mailboxBlocked?: boolean;
   decision: SettleDecision;
 }
 

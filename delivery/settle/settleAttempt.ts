@@ -110,5 +110,6 @@ function eventOf(input: SettleInput, attempt: number, decisive: RecipientOutcome
     if (decisive.classification.operatorAction) event.operatorAction = decisive.classification.operatorAction;
   }
   if (outcome.deferred.some((r) => r.classification.throttled)) event.throttled = true;
+  if (outcome.deferred.some((r) => r.classification.mailboxBlocked)) event.mailboxBlocked = true;
   return event;
 }

@@ -27,6 +27,7 @@ interface NodemailerError extends Error {
   responseCode?: number;
   command?: string;
   recipient?: string;
+  originalCode?: string;
   rejectedErrors?: NodemailerError[];
 }
 
@@ -128,7 +129,10 @@ function authError(response: string): NodemailerError {
 
 function toFailure(err: NodemailerError): UpstreamFailureReport {
   const responseCode = err.responseCode ?? (err.response ? Number(err.response.slice(0, 3)) || undefined : undefined);
-  return { code: err.code, response: err.response, responseCode, command: err.command, message: err.message };
+  const report: UpstreamFailureReport = { code: err.code, response: err.response, responseCode, command: err.command, message: err.message };
+  // Without it a TLS alert reads as a plain socket error, and a protocol mismatch is retried for ever.
+  if (err.originalCode) report.originalCode = err.originalCode;
+  return report;
 }
 
 function rejectionsOf(errors: NodemailerError[] | undefined): RecipientRejection[] {

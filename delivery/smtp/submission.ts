@@ -7,6 +7,8 @@ export interface UpstreamFailureReport {
   code?: string;
   command?: string;
   message: string;
+  /** The system code nodemailer replaced with its own (ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION, CERT_HAS_EXPIRED...). */
+  originalCode?: string;
 }
 
 export interface RecipientRejection {

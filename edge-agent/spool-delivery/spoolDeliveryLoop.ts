@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
+import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
@@ -334,13 +335,20 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     state.pendingRcpts = settled.owed;
     state.lastError = event.reply;
     state.nextAttemptAt = decision.at;
+    if (event.operatorAction) state.operatorAction = event.operatorAction;
+    else delete state.operatorAction;
     // The history lands before the state: a crash between leaves one event the state does not count.
     await this.keepHistory(envelope.id, () => history?.append(event));
     await spool.writeState(envelope.id, state);
     logAttempt(logger, settled, 'failed area');
-    if (event.throttled) {
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.options.throttlePauseMs);
-      logger.warn({ messageId: envelope.id, pauseMs: this.options.throttlePauseMs }, 'upstream is throttling, holding deliveries');
+    // The embedded agent sends as one mailbox, so a blocked mailbox holds every delivery.
+    const pauseMs = event.mailboxBlocked ? MAILBOX_BLOCK_MS : event.throttled ? this.options.throttlePauseMs : 0;
+    if (pauseMs > 0) {
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs);
+      logger.warn(
+        { messageId: envelope.id, pauseMs, mailboxBlocked: event.mailboxBlocked === true },
+        event.mailboxBlocked ? 'Exchange Online blocked the mailbox, holding all deliveries' : 'upstream is throttling, holding deliveries',
+      );
     }
     this.wait(envelope, dueAt);
     record('retry', event.reply);

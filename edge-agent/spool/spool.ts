@@ -18,6 +18,8 @@ export interface DeliveryState {
   attempts: number;
   nextAttemptAt?: string;
   lastError?: string;
+  /** What the operator must change, when the last attempt was held for them (a config failure). */
+  operatorAction?: string;
   /** Recipients still to deliver; absent means all of the envelope's. */
   pendingRcpts?: string[];
   deliveredRcpts: string[];

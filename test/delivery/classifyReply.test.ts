@@ -350,3 +350,57 @@ describe('classifyReply', () => {
     });
   });
 });
+
+describe('classifyReply: STARTTLS, TLS versions and continuous-error throttling', () => {
+  const STARTTLS_CASES: readonly UpstreamFailure[] = [
+    // nodemailer's requireTLS: STARTTLS sent although EHLO did not offer it (a firewall stripped it).
+    { code: 'ETLS', response: '502 5.5.2 Error: command not recognized', responseCode: 502, command: 'STARTTLS', message: 'Error upgrading connection with STARTTLS' },
+    { code: 'ETLS', response: '554 5.7.0 TLS not available due to local problem', responseCode: 554, command: 'STARTTLS', message: 'Error upgrading connection with STARTTLS' },
+  ];
+  for (const failure of STARTTLS_CASES) {
+    it(`${failure.response ?? ''} to STARTTLS needs the operator, with the firewall hint`, () => {
+      const c = classifyReply(failure);
+      assert.equal(c.kind, 'config');
+      assert.match(c.operatorAction ?? '', /firewall's SMTP inspection/);
+    });
+  }
+
+  it('a TLS protocol-version alert keeps its cause through originalCode and needs the operator', () => {
+    const c = classifyReply({ code: 'ESOCKET', originalCode: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', command: 'CONN', message: 'tlsv1 alert protocol version' });
+    assert.equal(c.kind, 'config');
+    assert.match(c.reason, /no TLS version both sides accept/);
+    assert.match(c.operatorAction ?? '', /TLS 1\.2 or newer/);
+  });
+
+  it('without originalCode the same alert is only a socket error (why the submitter keeps it)', () => {
+    assert.equal(classifyReply({ code: 'ESOCKET', command: 'CONN', message: 'tlsv1 alert protocol version' }).kind, 'transient');
+  });
+
+  it('a certificate failure kept in originalCode needs the operator', () => {
+    const c = classifyReply({ code: 'ESOCKET', originalCode: 'CERT_HAS_EXPIRED', command: 'CONN', message: 'certificate has expired' });
+    assert.equal(c.kind, 'config');
+    assert.match(c.operatorAction ?? '', /upstream\.ca/);
+  });
+
+  const THROTTLES = [
+    '550 5.2.251 Sender throttled due to continuous mailbox full errors',
+    '550 5.2.252 Sender throttled due to continuous send as denied errors',
+    '550 5.2.253 Sender throttled due to continuous invalid license errors',
+    '550 5.2.254 Sender throttled due to continuous too many recipients errors',
+    '550 5.2.255 Sender throttled due to continuous invalid recipients errors',
+  ];
+  for (const response of THROTTLES) {
+    it(`${response.slice(0, 10)} blocks the mailbox and needs the operator`, () => {
+      const c = classifyReply({ response, command: 'MAIL FROM' }, { mailbox: 'relay@contoso.com' });
+      assert.deepEqual([c.kind, c.throttled, c.mailboxBlocked], ['config', true, true]);
+      assert.match(c.reason, /relay@contoso\.com/);
+      assert.match(c.operatorAction ?? '', /support cannot lift it/);
+    });
+  }
+
+  it('554 5.2.252 SendAsDenied stays a send-as denial, not a mailbox block', () => {
+    const c = classifyReply({ response: '554 5.2.252 SendAsDenied; relay@contoso.com not allowed to send as ceo@contoso.com; STOREDRV', command: 'DATA' });
+    assert.equal(c.mailboxBlocked, undefined);
+    assert.match(c.operatorAction ?? '', /Add-RecipientPermission -Identity ceo@contoso\.com/);
+  });
+});
