@@ -15,8 +15,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -37,7 +36,8 @@ const KiB = 1024;
  * The construct's bundling options, as NodejsFunction turns them into esbuild arguments
  * (aws-cdk-lib/aws-lambda-nodejs/lib/bundling.js): --bundle --platform=node --format=esm
  * --target=node<runtime> --minify --sourcemap --sources-content=false --main-fields=module,main
- * --banner:js=<ESM_REQUIRE_BANNER> --log-level=warning, no externals (bundleAwsSDK: true).
+ * --banner:js=<ESM_REQUIRE_BANNER> --log-level=warning, and --external:@aws-sdk/* by default
+ * (bundleAwsSdk: false, the SDK of the Lambda runtime); bundleAwsSdk: true bundles it too.
  * The banner is copied from DeliveryFunction.ts (importing the construct would load the CDK).
  */
 const ESM_REQUIRE_BANNER =
@@ -45,16 +45,20 @@ const ESM_REQUIRE_BANNER =
 /** Runtime.NODEJS_24_X in the construct gives --target=node24; node22 is the brief's figure. */
 const TARGETS = ['node24', 'node22'] as const;
 
+/** 'runtime': @aws-sdk/* left to the Lambda runtime (the construct's default); 'bundled': bundleAwsSdk: true. */
+type AwsSdk = 'runtime' | 'bundled';
+
 interface BundleResult {
   target: string;
+  sdk: AwsSdk;
   file: string;
   bytes: number;
   mapBytes: number;
   metafile: Metafile;
 }
 
-async function bundle(dir: string, target: string): Promise<BundleResult> {
-  const file = join(dir, target, 'index.mjs');
+async function bundle(dir: string, target: string, sdk: AwsSdk): Promise<BundleResult> {
+  const file = join(dir, `${target}-${sdk}-sdk`, 'index.mjs');
   const result = await build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -70,8 +74,9 @@ async function bundle(dir: string, target: string): Promise<BundleResult> {
     logLevel: 'warning',
     metafile: true,
     absWorkingDir: REPO,
+    external: sdk === 'runtime' ? ['@aws-sdk/*'] : [],
   });
-  return { target, file, bytes: (await stat(file)).size, mapBytes: (await stat(`${file}.map`)).size, metafile: result.metafile };
+  return { target, sdk, file, bytes: (await stat(file)).size, mapBytes: (await stat(`${file}.map`)).size, metafile: result.metafile };
 }
 
 /** Output bytes by npm package (or 'smarthost' for this repository's code). */
@@ -277,42 +282,52 @@ const kib = (bytes: number) => `${(bytes / KiB).toFixed(1)} KiB`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'smarthost-cloud-bench-'));
+  // Under node_modules, so that a bundle leaving @aws-sdk/* to the runtime imports it from this
+  // repository's node_modules (ESM ignores NODE_PATH, which is how Lambda offers its SDK to CommonJS).
+  await mkdir(join(REPO, 'node_modules', '.cache'), { recursive: true });
+  const dir = await mkdtemp(join(REPO, 'node_modules', '.cache', 'smarthost-cloud-bench-'));
   try {
     console.log(`smarthost cloud bench — node ${process.version}, ${quick ? 'quick' : 'full'} run\n`);
 
     // (a)
     const bundles: BundleResult[] = [];
-    for (const target of TARGETS) bundles.push(await bundle(dir, target));
+    for (const target of TARGETS) bundles.push(await bundle(dir, target, 'runtime'));
+    bundles.push(await bundle(dir, 'node24', 'bundled'));
     const cdkAsset = await cdkAssetSize();
     console.log('(a) Lambda bundle: esbuild --bundle --minify --platform=node --format=esm (options of DeliveryFunction.ts)');
     console.log(
       table(
         ['bundle', 'bytes', 'size', 'source map'],
         [
-          ...bundles.map((b) => [`target ${b.target}${b.target === 'node24' ? ' (as the CDK builds it)' : ''}`, String(b.bytes), kib(b.bytes), kib(b.mapBytes)]),
+          ...bundles.map((b) => [
+            `target ${b.target}, ${b.sdk === 'runtime' ? "the runtime's AWS SDK" : 'AWS SDK bundled'}${b.target === 'node24' ? (b.sdk === 'runtime' ? ' (as the CDK builds it)' : ' (bundleAwsSdk: true)') : ''}`,
+            String(b.bytes),
+            kib(b.bytes),
+            kib(b.mapBytes),
+          ]),
           ...(cdkAsset ? [[`cdk.out asset (last synth)`, String(cdkAsset), kib(cdkAsset), '']] : []),
         ],
       ),
     );
-    const main = bundles[0] as BundleResult;
-    const families = byFamily(bytesByPackage(main.metafile)).slice(0, 8);
-    console.log(`\n    largest parts of the node24 bundle: ${families.map(([name, bytes]) => `${name} ${kib(bytes)}`).join(', ')}\n`);
+    const node24 = bundles.filter((b) => b.target === 'node24');
+    for (const b of node24) {
+      const families = byFamily(bytesByPackage(b.metafile)).slice(0, 8);
+      console.log(`\n    largest parts of the node24 bundle, ${b.sdk} SDK: ${families.map(([name, bytes]) => `${name} ${kib(bytes)}`).join(', ')}`);
+    }
+    console.log('');
 
     // (b)
     const runs = 5;
-    const plain = await importTimes(main.file, [], runs);
-    const withMaps = await importTimes(main.file, ['--enable-source-maps'], runs);
-    console.log(`(b) importing the bundled handler in a fresh node ${process.version} process, median of ${runs} (FUNCTION_ENV set to loopback dummies)`);
-    console.log(
-      table(
-        ['node options', 'import()', 'process start → imported', 'spawn → exit', 'import() runs'],
-        [
-          ['(none)', ms(plain.importMs), ms(plain.readyMs), ms(plain.processMs), plain.all.map((v) => v.toFixed(0)).join(' ')],
-          ['--enable-source-maps (Lambda NODE_OPTIONS)', ms(withMaps.importMs), ms(withMaps.readyMs), ms(withMaps.processMs), withMaps.all.map((v) => v.toFixed(0)).join(' ')],
-        ],
-      ),
-    );
+    const rows: string[][] = [];
+    for (const b of node24) {
+      const sdk = b.sdk === 'runtime' ? "runtime's SDK (from node_modules here)" : 'SDK bundled';
+      const plain = await importTimes(b.file, [], runs);
+      const withMaps = await importTimes(b.file, ['--enable-source-maps'], runs);
+      rows.push([sdk, '(none)', ms(plain.importMs), ms(plain.readyMs), ms(plain.processMs), plain.all.map((v) => v.toFixed(0)).join(' ')]);
+      rows.push([sdk, '--enable-source-maps (Lambda NODE_OPTIONS)', ms(withMaps.importMs), ms(withMaps.readyMs), ms(withMaps.processMs), withMaps.all.map((v) => v.toFixed(0)).join(' ')]);
+    }
+    console.log(`(b) importing the handler bundle in a fresh node ${process.version} process, median of ${runs} (FUNCTION_ENV set to loopback dummies)`);
+    console.log(table(['bundle', 'node options', 'import()', 'process start → imported', 'spawn → exit', 'import() runs'], rows));
     console.log('');
 
     // (c)

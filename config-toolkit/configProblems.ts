@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Config problems worded for someone editing a YAML (or JSON) file, as `key.path: message` lines.

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { quoteValue } from './configProblems.ts';
 import { parseDuration } from './duration.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What the agent knows about a message besides its bytes. Written beside the body in the spool,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { INCOMING_PREFIX } from './cloudResources.ts';
 import { messageEnvelopeSchema, type MessageEnvelope } from './messageEnvelope.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { configErrorMap, formatConfigIssues, isRecord, quoteValue, type ConfigParseResult } from '../config-toolkit/configProblems.ts';
 import { durationSchema, integerSchema, isInlinePem, pemOrPathSchema } from '../config-toolkit/fieldSchemas.ts';
 import { maskPathInPlace } from '../config-toolkit/secretMask.ts';

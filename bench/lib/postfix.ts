@@ -74,6 +74,8 @@ export interface RelayTarget {
 export interface PostfixInstance {
   port: number;
   configDir: string;
+  /** The instance's queue_directory. */
+  queueDir: string;
   /** The master process now (every other Postfix process of the instance is its child). */
   masterPid(): number | undefined;
   /** The main.cf written, for the record. */
@@ -221,6 +223,7 @@ export async function startPostfix(tools: PostfixTools, target: RelayTarget): Pr
   return {
     port,
     configDir: etc,
+    queueDir: join(dir, 'queue'),
     mainCf: main,
     masterPid: () => pidOf(dir),
     maillogTail: (lines = 20) => tail(dir, lines),

@@ -124,13 +124,18 @@ export interface LoadSpec {
    * unoptimized code, which a relay running for weeks never is).
    */
   warmUpSeconds?: number;
-  /** Called once the sessions are open, just before the measured sends (e.g. to start a clock). */
-  onStart?: () => void;
+  /**
+   * Called once the sessions are open and warmed up, just before the measured sends (e.g. to start
+   * a clock, or to wait until the warm-up's messages were delivered); the sends wait for it.
+   */
+  onStart?: (warmUpSent: number) => void | Promise<void>;
 }
 
 export interface LoadResult {
   /** Messages that got their 250 in the measured part. */
   sent: number;
+  /** Messages that got their 250 during the warm-up (accepted too, so delivered too). */
+  warmUpSent: number;
   /** From the first measured send to the last 250. */
   seconds: number;
   /** End of DATA → 250, ms, one per message, in completion order. */
@@ -138,16 +143,20 @@ export interface LoadResult {
 }
 
 /** `spec.warmUpSeconds` of 1 KiB messages, one sender per connection, each one message at a time. */
-async function warmUp(spec: LoadSpec, senders: ((message: Buffer) => Promise<unknown>)[]): Promise<void> {
-  if (spec.warmUpSeconds === undefined) return;
+async function warmUp(spec: LoadSpec, senders: ((message: Buffer) => Promise<unknown>)[]): Promise<number> {
+  if (spec.warmUpSeconds === undefined) return 0;
   const small = messageOf(KiB, -1);
   const until = Date.now() + spec.warmUpSeconds * 1000;
+  let sent = 0;
   await Promise.all(
     senders.map(async (send) => {
-      do await send(small);
-      while (Date.now() < until);
+      do {
+        await send(small);
+        sent += 1;
+      } while (Date.now() < until);
     }),
   );
+  return sent;
 }
 
 /** C raw-socket sessions share N messages of size S; each session sends one message at a time. */
@@ -155,10 +164,10 @@ export async function runRaw(port: number, spec: LoadSpec): Promise<LoadResult> 
   const message = messageOf(spec.size, 0);
   const sessions = await Promise.all(Array.from({ length: spec.connections }, () => Session.open(port)));
   try {
-    await warmUp(spec, sessions.map((s) => (small) => s.send(small)));
+    const warmUpSent = await warmUp(spec, sessions.map((s) => (small) => s.send(small)));
     const latencies: number[] = [];
     let next = 0;
-    spec.onStart?.();
+    await spec.onStart?.(warmUpSent);
     const started = process.hrtime.bigint();
     const deadline = spec.maxSeconds === undefined ? Infinity : Date.now() + spec.maxSeconds * 1000;
     await Promise.all(
@@ -171,7 +180,7 @@ export async function runRaw(port: number, spec: LoadSpec): Promise<LoadResult> 
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     await Promise.all(sessions.map((s) => s.close()));
-    return { sent: latencies.length, seconds, latencies };
+    return { sent: latencies.length, warmUpSent, seconds, latencies };
   } finally {
     for (const s of sessions) s.destroy();
   }
@@ -183,8 +192,8 @@ export async function runNodemailer(port: number, spec: LoadSpec): Promise<LoadR
   try {
     const message = messageOf(spec.size, 0);
     const sendSmall = (small: Buffer) => transport.sendMail({ envelope: { from: SENDER, to: [RECIPIENT] }, raw: small });
-    await warmUp(spec, Array.from({ length: spec.connections }, () => sendSmall));
-    spec.onStart?.();
+    const warmUpSent = await warmUp(spec, Array.from({ length: spec.connections }, () => sendSmall));
+    await spec.onStart?.(warmUpSent);
     const started = process.hrtime.bigint();
     const deadline = spec.maxSeconds === undefined ? Infinity : Date.now() + spec.maxSeconds * 1000;
     let next = 0;
@@ -198,7 +207,7 @@ export async function runNodemailer(port: number, spec: LoadSpec): Promise<LoadR
         }
       }),
     );
-    return { sent, seconds: Number(process.hrtime.bigint() - started) / 1e9, latencies: [] };
+    return { sent, warmUpSent, seconds: Number(process.hrtime.bigint() - started) / 1e9, latencies: [] };
   } finally {
     transport.close();
   }

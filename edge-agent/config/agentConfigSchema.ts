@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseByteSize } from '../../delivery/byteSize.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
 import { durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';

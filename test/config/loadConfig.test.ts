@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { agentConfigSchema, type AgentConfig } from '../../edge-agent/config/agentConfigSchema.ts';
 import { loadConfig, loadConfigFromText } from '../../edge-agent/config/loadConfig.ts';
 import { ConfigError } from '../../config-toolkit/configError.ts';
