@@ -5,6 +5,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 
 const run = promisify(execFile);
 
@@ -168,13 +169,12 @@ function pidOf(dir: string): number | undefined {
   }
 }
 
+/** `pollUntil` as a yes/no: these waits fall back to a harder step instead of failing. */
 async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return condition();
+  return pollUntil(condition, timeoutMs, 'postfix').then(
+    () => true,
+    () => false,
+  );
 }
 
 function answersSmtp(port: number): Promise<boolean> {

@@ -9,9 +9,7 @@ import type { Spool } from '../spool/spool.ts';
 import { SmtpReplyError } from '../smtpReplyError.ts';
 import { AuthThrottle } from './authThrottle.ts';
 import { ClientAccess, type ClientRule } from './clientAccess.ts';
-import { installDataScanner } from './dataScanner.ts';
-import { installServerReplies } from './serverReplies.ts';
-import { installPipelineContinuation } from './pipelineContinuation.ts';
+import { installSmtpServerPatches } from './smtp-server-patches/index.ts';
 import { LineEndingGuard, type BareNewlinePolicy } from './lineEndings.ts';
 import { HeaderLineLimit } from './headerLines.ts';
 import { NulByteGuard, type NulBytePolicy } from './nulBytes.ts';
@@ -66,15 +64,7 @@ export class SmtpIntake {
     private readonly logger: Logger,
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
-    if (!installServerReplies()) {
-      logger.warn("smtp-server changed its reply writer: some of its replies go out without an enhanced status code; see edge-agent/intake/serverReplies.ts");
-    }
-    if (!installDataScanner()) {
-      logger.warn('smtp-server changed its parser internals: using its own DATA parser (slower); see edge-agent/intake/dataScanner.ts');
-    }
-    if (!installPipelineContinuation()) {
-      logger.warn('smtp-server changed its parser internals: a client that sends whole transactions in one write may stall; see edge-agent/intake/pipelineContinuation.ts');
-    }
+    installSmtpServerPatches(logger);
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
     this.deadlines = new ProgressDeadlines(options.idleTimeoutMs * 2, (id) => this.noProgress(id));

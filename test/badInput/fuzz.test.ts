@@ -9,7 +9,7 @@ import { BARE_CR_OR_LF } from '../intake/helpers/messageBytes.ts';
 import { HELP_REPLY, openSession, queuedId, quit } from '../intake/helpers/smtpSession.ts';
 import { FROM, TO } from './hostileClients.ts';
 import { assertStillServes } from './runEntry.ts';
-import { integerFromEnv, SeededRandom } from './seededRandom.ts';
+import { integerFromEnv, SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
 
 /**

@@ -7,7 +7,8 @@ import { caPem } from '../../testbed/fakes/tlsFixtures.ts';
 import type { TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { queuedId, quit, sendMessage, startData } from '../intake/helpers/smtpSession.ts';
-import { eventually, pace } from './eventually.ts';
+import { setTimeout as pace } from 'node:timers/promises';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { ReplyReader } from './replyReader.ts';
 import type { EntryContext } from './types.ts';
 
@@ -37,9 +38,11 @@ function loggedSince(agent: TestAgent, mark: number, match: (record: Record<stri
 
 /** The agent gave up on a message whose client went away: logged, and its temp file removed. */
 async function abandonedMessageCleanedUp(agent: TestAgent, mark: number): Promise<void> {
-  await eventually(
+  await pollUntil(
     () => loggedSince(agent, mark, (r) => r.msg === 'message refused' && r.reply === 451 && String(r.err).includes('Connection closed before the message was received in full')),
-    'the abandoned message is logged as refused',
+    5_000,
+    'the abandoned message to be logged as refused',
+    0,
   );
 }
 

@@ -4,7 +4,7 @@ import { sendRaw, startTestAgent, type TestAgent } from '../../testbed/helpers/a
 import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
 import { listDir } from '../intake/helpers/messageBytes.ts';
 import { HELP_REPLY, queuedId, quit } from '../intake/helpers/smtpSession.ts';
-import { eventually } from './eventually.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { FROM, TO } from './hostileClients.ts';
 import { isProgrammed, type AgentSetup, type BadInput, type EntryContext, type ExpectedReply, type Opening, type ScriptedEntry, type SetupFiles } from './types.ts';
 import { readOutboxMessage } from '../../testbed/helpers/relayTrace.ts';
@@ -122,7 +122,7 @@ export async function newMessages(agent: TestAgent, before: readonly string[]): 
 /** Nothing half-written is left in spool/tmp (checked until the clean-up after a close has run). */
 export async function spoolTmpEmpties(agent: TestAgent): Promise<void> {
   const tmp = join(agent.config.spool.dir, 'tmp');
-  await eventually(async () => (await listDir(tmp)).length === 0, `spool/tmp of ${agent.config.spool.dir} is empty`);
+  await pollUntil(async () => (await listDir(tmp)).length === 0, 5_000, `spool/tmp of ${agent.config.spool.dir} to be empty`, 0);
 }
 
 /** A device on a fresh connection still gets its 250 and its message reaches the outbox unchanged. */

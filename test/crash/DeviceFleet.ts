@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { RawSmtpClient } from '../../testbed/helpers/rawSmtpClient.ts';
-import type { SeededRandom } from './seededRandom.ts';
+import type { SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 
 export type AttemptOutcome =
   /** The transaction is still going on. */

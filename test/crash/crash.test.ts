@@ -17,8 +17,8 @@ import { DeviceFleet } from './DeviceFleet.ts';
 import { doneInLedger } from './doneInLedger.ts';
 import { duplicateCopies, judgeCrashRun, type CrashVerdict, type KillRecord } from './judgeCrashRun.ts';
 import { killAt, type KillMode } from './killAt.ts';
-import { pollUntil } from './pollUntil.ts';
-import { seededRandom } from './seededRandom.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 import { SqsTap } from './SqsTap.ts';
 import { startLoggingProcess, type LoggingProcess } from './startLoggingProcess.ts';
 import { withinDeadline } from './withinDeadline.ts';
@@ -33,8 +33,8 @@ import type { CrashReport, RunFigures } from '../../testbed/crash/crashReport.ts
 
 const settings = crashSettings();
 /** The kill plan (modes and delays) draws from its own generator, so a seed replays the same plan. */
-const plan = seededRandom(settings.seed);
-const content = seededRandom((settings.seed ^ 0x9e3779b9) >>> 0);
+const plan = new SeededRandom(settings.seed);
+const content = new SeededRandom((settings.seed ^ 0x9e3779b9) >>> 0);
 const cloudRounds = Math.max(1, Math.round(settings.rounds * 0.4));
 const embeddedRounds = settings.rounds - cloudRounds;
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FakeExchangeOnline } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import type { DeviceFleet } from './DeviceFleet.ts';
-import type { SeededRandom } from './seededRandom.ts';
+import type { SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 import type { SqsTap } from './SqsTap.ts';
 import { withinDeadline } from './withinDeadline.ts';
 

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import addressparser from 'nodemailer/lib/addressparser';
 import { findHeaderSection } from '../../delivery/headerSection.ts';
 import { rewriteFields, rewriteHeaderForSendAs } from '../../delivery/sendAsRewrite.ts';
+import { integerFromEnv, SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 
 const FIXTURES = new URL('../fixtures/devices/', import.meta.url);
 
@@ -275,16 +276,9 @@ describe('rewriteHeaderForSendAs', () => {
 
 type Role = 'from' | 'reply-to' | 'sender' | 'other';
 
-/** Small seeded generator (mulberry32), so a failing run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function seededFloats(seed: number): () => number {
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
@@ -353,12 +347,12 @@ function roleOf(field: string): Role {
 describe('rewriteHeaderForSendAs on random header blocks', () => {
   const SEND_AS = 'relay@contoso.com';
   const RUNS = 600;
-  const baseSeed = Number(process.env.SENDAS_FUZZ_SEED ?? 0x5eed);
+  const baseSeed = integerFromEnv('SENDAS_FUZZ_SEED', 0x5eed);
 
   it(`keeps its promises for ${RUNS} random headers (seed ${baseSeed})`, () => {
     for (let run = 0; run < RUNS; run++) {
       const seed = baseSeed + run;
-      const { header, fields } = generateHeader(prng(seed));
+      const { header, fields } = generateHeader(seededFloats(seed));
       const context = `seed ${seed}: ${JSON.stringify(header.toString('latin1'))}`;
       const output = rewriteHeaderForSendAs(header, SEND_AS);
       const out = outputFields(output);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { makeTempDir, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
-import { pollUntil } from '../crash/pollUntil.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
 import { mountSmallFilesystem, type SmallFilesystem } from './smallFilesystem.ts';

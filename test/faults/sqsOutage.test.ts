@@ -9,7 +9,7 @@ import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import type { LogCapture, TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { startCloudPipeline } from '../../testbed/helpers/cloudPipeline.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
-import { pollUntil } from '../crash/pollUntil.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { assertDeliveredOnce } from './assertDeliveredOnce.ts';
 import { sendAsDevice, type DeviceSend } from './faultDevice.ts';
 

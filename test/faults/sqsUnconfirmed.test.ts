@@ -6,7 +6,7 @@ import { TEST_CREDENTIALS, TEST_REGION } from '../../testbed/aws/awsTestEnv.ts';
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
-import { pollUntil } from '../crash/pollUntil.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { SqsTap } from '../crash/SqsTap.ts';
 import { sendAsDevice } from './faultDevice.ts';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { describe, test } from 'node:test';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
-import { dataFeeders, installDataScanner } from '../../edge-agent/intake/dataScanner.ts';
-import { integerFromEnv, SeededRandom } from '../badInput/seededRandom.ts';
+import { describe, test } from 'node:test';
+import { dataFeeders, installDataScanner } from '../../edge-agent/intake/smtp-server-patches/dataScanner.ts';
+import { parseWith as parse } from '../../testbed/helpers/smtpStreamDriver.ts';
+import { integerFromEnv, SeededRandom } from '../../testbed/helpers/seededRandom.ts';
 
 /**
  * The DATA scanner must do exactly what smtp-server's own method does: the same bodies, the same
@@ -15,43 +15,6 @@ const CASES = integerFromEnv('SMARTHOST_FUZZ_ITERATIONS', 60) * 50;
 
 const installed = installDataScanner();
 const { original, scanner } = dataFeeders();
-
-interface Outcome {
-  /** One per DATA command: the body as the data stream delivered it, and whether it ended. */
-  bodies: { body: string; ended: boolean; byteLength: number }[];
-  commands: string[];
-}
-
-async function parse(feed: SMTPStream['_feedDataStream'], chunks: Buffer[]): Promise<Outcome> {
-  const parser = new SMTPStream();
-  parser._feedDataStream = feed;
-  const outcome: Outcome = { bodies: [], commands: [] };
-  parser.oncommand = (command, next) => {
-    const line = command.toString('binary');
-    outcome.commands.push(line);
-    if (line.toUpperCase() === 'DATA') {
-      const record = { body: '', ended: false, byteLength: 0 };
-      outcome.bodies.push(record);
-      const stream = parser.startDataMode();
-      stream.on('data', (piece: Buffer) => (record.body += piece.toString('binary')));
-      stream.on('end', () => {
-        record.ended = true;
-        record.byteLength = stream.byteLength;
-        // As smtp-connection does: after the reply, never from inside the parser's own call.
-        setImmediate(() => parser.continue());
-      });
-    }
-    next?.();
-  };
-  // Writable emits 'finish' synchronously in end() when every write completed synchronously.
-  const finished = once(parser, 'finish');
-  for (const chunk of chunks) parser.write(chunk);
-  parser.end();
-  await finished;
-  // Let a data stream's last 'data' and 'end' events arrive.
-  await new Promise((resolve) => setImmediate(resolve));
-  return outcome;
-}
 
 function split(random: SeededRandom, bytes: Buffer, maxChunk: number): Buffer[] {
   const chunks: Buffer[] = [];
@@ -90,7 +53,7 @@ async function assertSame(input: Buffer, chunks: Buffer[], label: string): Promi
   assert.deepEqual(actual, expected, what);
 }
 
-describe('DATA scanner (edge-agent/intake/dataScanner.ts) against smtp-server', () => {
+describe('DATA scanner (edge-agent/intake/smtp-server-patches/dataScanner.ts) against smtp-server', () => {
   test('is installed on smtp-server\'s parser', () => {
     assert.equal(installed, true, 'smtp-server no longer has the internals the scanner relies on');
     assert.equal(SMTPStream.prototype._feedDataStream, scanner);
