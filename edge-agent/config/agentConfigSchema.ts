@@ -2,6 +2,8 @@ import ipaddr from 'ipaddr.js';
 import * as z from 'zod';
 import { parseByteSize } from '../../delivery/byteSize.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
+import { INCOMING_PREFIX } from '../../contract/cloudResources.ts';
+import { DEFAULT_INLINE_MAX_BYTES, MAX_INLINE_MAX_BYTES } from '../../contract/queueMessage.ts';
 import { durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 import { configErrorMap, quoteValue } from '../../config-toolkit/configProblems.ts';
 
@@ -159,9 +161,14 @@ const sqsSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'expected an AWS region such as eu-west-1' }).optional(),
   /** Bucket for bodies too large to travel inline. */
   bucket: nonEmptyString,
-  prefix: nonEmptyString.default('incoming/'),
-  /** Bodies up to this size travel inside the SQS message (at most 700KB: base64 and JSON must fit in 1 MiB). */
-  inlineMaxBytes: byteSizeSchema.prefault('200KB').refine((bytes) => bytes <= 700 * 1024, { error: 'must be at most 700KB (the SQS message limit is 1 MiB after base64)' }),
+  prefix: nonEmptyString.default(INCOMING_PREFIX),
+  /**
+   * Bodies up to this size travel inside the SQS message when the queue's MaximumMessageSize
+   * takes them (the forwarder asks the queue); larger ones go by S3.
+   */
+  inlineMaxBytes: byteSizeSchema
+    .prefault(DEFAULT_INLINE_MAX_BYTES)
+    .refine((bytes) => bytes <= MAX_INLINE_MAX_BYTES, { error: `must be at most ${MAX_INLINE_MAX_BYTES / 1024}KiB (the SQS message limit is 1 MiB after base64)` }),
   /** Worker only: where permanent and needs-operator failures are moved, with their reason. */
   deadLetterQueueUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Worker only: DynamoDB table of delivery records (idempotency, per-recipient progress). */

@@ -1,24 +1,39 @@
 import { EventEmitter } from 'node:events';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import { inlineQueueMessage, planQueueMessage, s3KeyFor, s3QueueMessage, serializeQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
+import {
+  inlineQueueMessage,
+  planQueueMessage,
+  s3KeyFor,
+  s3QueueMessage,
+  serializeQueueMessage,
+  SQS_DEFAULT_MAX_MESSAGE_BYTES,
+  SQS_MAX_MESSAGE_BYTES,
+  SQS_MIN_MESSAGE_BYTES,
+  type QueueMessage,
+} from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { SpoolHistory } from '../spool/spoolHistory.ts';
 import type { Spool } from '../spool/spool.ts';
 
-/** SendMessageBatch takes at most 10 entries and 256 KiB in all (the whole request, on a default queue). */
+/**
+ * SendMessageBatch takes at most 10 entries, and the bodies together may not exceed the queue's
+ * MaximumMessageSize; the margin covers the entry ids.
+ */
 const BATCH_ENTRIES = 10;
-const BATCH_BYTES = 256 * 1024 - 1024;
+const BATCH_MARGIN_BYTES = 1024;
+/** How long a failed MaximumMessageSize lookup is trusted to the default before it is asked again. */
+const LIMIT_LOOKUP_RETRY_MS = 60_000;
 
 /** Groups serialized messages into batches that SQS accepts. */
-function* chunksBySize<T extends { text: string }>(items: T[]): Generator<T[]> {
+function* chunksBySize<T extends { text: string }>(items: T[], batchBytes: number): Generator<T[]> {
   let chunk: T[] = [];
   let bytes = 0;
   for (const item of items) {
     const size = Buffer.byteLength(item.text);
-    if (chunk.length > 0 && (chunk.length === BATCH_ENTRIES || bytes + size > BATCH_BYTES)) {
+    if (chunk.length > 0 && (chunk.length === BATCH_ENTRIES || bytes + size > batchBytes)) {
       yield chunk;
       chunk = [];
       bytes = 0;
@@ -62,6 +77,9 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** The queue's MaximumMessageSize once SQS told it; until then, the default every queue takes. */
+  private maxMessageBytes: number | undefined;
+  private limitLookupAfter = 0;
 
   constructor(private readonly options: SqsForwarderOptions) {
     super();
@@ -150,11 +168,12 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
   private async forwardBatch(batch: MessageEnvelope[]): Promise<number> {
     const started = Date.now();
     let failures = 0;
+    const maxMessageBytes = await this.queueMessageLimit();
     // Bodies for S3 are uploaded first (two at a time), inline ones are read from the spool.
     const prepared: { envelope: MessageEnvelope; text: string; via: string }[] = [];
     const uploads = this.options.concurrency ?? 2;
     for (let i = 0; i < batch.length; i += uploads) {
-      const settled = await Promise.allSettled(batch.slice(i, i + uploads).map((envelope) => this.message(envelope)));
+      const settled = await Promise.allSettled(batch.slice(i, i + uploads).map((envelope) => this.message(envelope, maxMessageBytes)));
       settled.forEach((result, j) => {
         const envelope = batch[i + j] as MessageEnvelope;
         if (result.status === 'fulfilled') {
@@ -165,7 +184,7 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
         }
       });
     }
-    for (const chunk of chunksBySize(prepared)) {
+    for (const chunk of chunksBySize(prepared, maxMessageBytes - BATCH_MARGIN_BYTES)) {
       let response;
       try {
         response = await this.options.sqs.send(
@@ -215,9 +234,41 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     this.emit('failed', envelope, error);
   }
 
-  private async message(envelope: MessageEnvelope): Promise<QueueMessage> {
+  /**
+   * The queue's MaximumMessageSize (the CDK app's queues take 1 MiB, a queue made by hand 256 KiB
+   * unless raised): bodies up to `inlineMaxBytes` travel inline only when the message fits it.
+   * Without an answer (no sqs:GetQueueAttributes, AWS unreachable) the default every queue
+   * accepts is used, so nothing is refused for its size; larger bodies then go by S3.
+   */
+  private async queueMessageLimit(): Promise<number> {
+    if (this.maxMessageBytes !== undefined) return this.maxMessageBytes;
+    if (Date.now() < this.limitLookupAfter) return SQS_DEFAULT_MAX_MESSAGE_BYTES;
+    try {
+      const response = await this.options.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.options.queueUrl, AttributeNames: ['MaximumMessageSize'] }));
+      const size = Number(response.Attributes?.MaximumMessageSize);
+      if (!Number.isSafeInteger(size) || size < SQS_MIN_MESSAGE_BYTES || size > SQS_MAX_MESSAGE_BYTES) throw new Error(`unexpected MaximumMessageSize ${String(response.Attributes?.MaximumMessageSize)}`);
+      this.maxMessageBytes = size;
+      // The body alone, as base64, no envelope: above this nothing of that size can travel inline.
+      if (Math.ceil(this.options.inlineMaxBytes / 3) * 4 > size) {
+        this.options.logger.warn(
+          { inlineMaxBytes: this.options.inlineMaxBytes, maxMessageBytes: size },
+          'queue.sqs.inlineMaxBytes is more than the queue takes inline (its MaximumMessageSize): the largest of those bodies go by S3',
+        );
+      }
+      return size;
+    } catch (error) {
+      this.limitLookupAfter = Date.now() + LIMIT_LOOKUP_RETRY_MS;
+      this.options.logger.warn(
+        { err: (error as Error).name, reason: (error as Error).message?.slice(0, 200), assumed: SQS_DEFAULT_MAX_MESSAGE_BYTES },
+        "could not read the queue's MaximumMessageSize (sqs:GetQueueAttributes), assuming the default",
+      );
+      return SQS_DEFAULT_MAX_MESSAGE_BYTES;
+    }
+  }
+
+  private async message(envelope: MessageEnvelope, maxMessageBytes: number): Promise<QueueMessage> {
     const { spool, s3, bucket, prefix, inlineMaxBytes } = this.options;
-    if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes }).kind === 'inline') {
+    if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes, maxMessageBytes }).kind === 'inline') {
       return inlineQueueMessage(envelope, await spool.readBody(envelope));
     }
     const key = s3KeyFor(envelope, prefix);

@@ -101,7 +101,8 @@ export class AgentAccess extends Construct {
     const statements = [
       new PolicyStatement({
         sid: 'SendMail',
-        actions: ['sqs:SendMessage'],
+        // GetQueueAttributes: the forwarder reads MaximumMessageSize to know what travels inline.
+        actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
         resources: [mailQueue.queue.queueArn],
       }),
       new PolicyStatement({

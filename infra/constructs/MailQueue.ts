@@ -3,9 +3,9 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { QUEUE_RETENTION_DAYS } from '../../contract/cloudResources.ts';
+// The largest message SQS takes; the agent puts bodies that do not fit in the body bucket.
+import { SQS_MAX_MESSAGE_BYTES } from '../../contract/queueMessage.ts';
 
-/** The largest message SQS takes; the agent puts bodies that do not fit in the body bucket. */
-export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
 /** See MailQueueProps.maxReceiveCount. */
 export const DEFAULT_MAX_RECEIVE_COUNT = 100;
 /** The longest SQS keeps a message. */
@@ -69,7 +69,7 @@ export class MailQueue extends Construct {
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       ...encryption,
       enforceSSL: true,
-      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
+      maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
       retentionPeriod: MAX_RETENTION,
       removalPolicy,
     });
@@ -77,7 +77,7 @@ export class MailQueue extends Construct {
     this.queue = new Queue(this, 'Queue', {
       ...encryption,
       enforceSSL: true,
-      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
+      maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
       retentionPeriod: MAX_RETENTION,
       visibilityTimeout: props.visibilityTimeout,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },

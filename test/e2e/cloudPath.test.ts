@@ -41,7 +41,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     // The worker's Secrets Manager client comes from the SDK's default chain, as in production.
     Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }));
     const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
-    const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: 'us-east-1' };
+    const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: 'us-east-1', inlineMaxBytes: '700KiB' };
     ({ agent, worker, workerLogs } = await startCloudPipeline({
       aws: { sqs, s3, dynamo },
       sqsBlock,
@@ -66,6 +66,19 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     assert.equal(message?.auth.method, 'XOAUTH2');
     await agent.forwarder.whenIdle();
     assert.deepEqual(await agent.spool.committedIds(), [], 'the agent keeps nothing once SQS has it');
+  });
+
+  test('a 600 KB scan travels inline on a queue that takes 1 MiB (the forwarder asks the queue), not by S3', async () => {
+    const pdf = randomBytes(440 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const raw = `From: scanner@contoso.com\r\nSubject: mid-size scan\r\n\r\n${pdf}\r\n`;
+    assert.ok(raw.length > 600 * 1024 && raw.length < 700 * 1024);
+    const before = rig.exo.messages.length;
+    const mark = agent.logs.records().length;
+    await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
+    const [message] = (await rig.exo.waitForMessages(before + 1, 30_000)).slice(before);
+    assert.equal(message?.sha256, sha256(raw));
+    const handed = agent.logs.records().slice(mark).filter((r) => r.msg === 'handed to SQS');
+    assert.deepEqual(handed.map((r) => r.via), ['inline']);
   });
 
   test('a 20 MB scan goes through S3 and arrives whole; the S3 copy is removed after delivery', async () => {

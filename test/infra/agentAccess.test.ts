@@ -23,7 +23,7 @@ function role(result: SynthResult): Record<string, any> {
 function expectedAgentStatements(result: SynthResult): unknown[] {
   const { stack } = result;
   const statements: unknown[] = [
-    { Sid: 'SendMail', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: getAtt(logicalIdOf(stack, stack.mailQueue.queue)) },
+    { Sid: 'SendMail', Effect: 'Allow', Action: ['sqs:GetQueueAttributes', 'sqs:SendMessage'], Resource: getAtt(logicalIdOf(stack, stack.mailQueue.queue)) },
     { Sid: 'UploadLargeBodies', Effect: 'Allow', Action: 's3:PutObject', Resource: objectsUnder(logicalIdOf(stack, stack.bodyBucket.bucket), 'incoming/*') },
     {
       Sid: 'PublishHeartbeat',
