@@ -6,9 +6,11 @@ import type { UpstreamConfig } from './upstreamConfig.ts';
 /**
  * Builds the SMTP submitter for an `upstream` block; the one place config meets the client.
  * `sharedBy`: how many processes submit for the same mailbox at once (Lambda instances), so each
- * takes its part of the mailbox's connection and per-minute limits.
+ * takes its part of the mailbox's connection and per-minute limits. `callerLimitsRate`: the caller
+ * starts submissions no faster than `upstream.rateLimit.perMinute` itself (the spool delivery
+ * loop), so the submitter does not count them a second time.
  */
-export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1): { submitter: SmtpSubmitter; mailbox: string | undefined } {
+export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, callerLimitsRate = false): { submitter: SmtpSubmitter; mailbox: string | undefined } {
   const ca = upstream.ca ? readPem(upstream.ca) : undefined;
   const auth = upstream.auth;
   const submitter = new SmtpSubmitter({
@@ -18,7 +20,7 @@ export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1):
     ca,
     name: upstream.name,
     connections: Math.max(1, Math.floor(upstream.rateLimit.connections / sharedBy)),
-    perMinute: Math.max(1, Math.floor(upstream.rateLimit.perMinute / sharedBy)),
+    ...(callerLimitsRate ? {} : { perMinute: Math.max(1, Math.floor(upstream.rateLimit.perMinute / sharedBy)) }),
     connectTimeoutMs: upstream.timeouts.connect,
     socketTimeoutMs: upstream.timeouts.socket,
     auth:

@@ -1,7 +1,11 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 /**
  * At most `perMinute` deliveries started in any 60 seconds (Exchange Online allows 30 messages
- * a minute per mailbox). The delivery loop asks before it starts one, so a message waiting for
- * its turn stays queued, not "in flight": a shutdown does not wait for the window to open.
+ * a minute per mailbox): the relay's one rate limiter. The spool delivery loop asks before it
+ * starts one, so a message waiting for its turn stays queued, not "in flight": a shutdown does
+ * not wait for the window to open. Where the caller does not schedule (the SQS poller, the
+ * Lambda function) the submitter waits for a slot itself (`waitForSlot`).
  */
 export class SendRate {
   private readonly starts: number[] = [];
@@ -19,6 +23,15 @@ export class SendRate {
     }
     this.starts.push(now);
     return true;
+  }
+
+  /** Takes a slot, waiting for the window to open when it is full. */
+  async waitForSlot(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      if (this.tryTake(now)) return;
+      await delay(Math.max(1, this.nextSlotAt(now) - now));
+    }
   }
 
   /** When the next slot opens (now when one is free). */

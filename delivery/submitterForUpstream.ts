@@ -11,7 +11,11 @@ export interface ChosenSubmitter {
   mailbox: () => Promise<string | undefined>;
   /** Deliveries at once: the mailbox's connection limit. */
   connections: number;
-  /** Deliveries started per minute at most; absent while it is only known from a secret not yet read. */
+  /**
+   * Deliveries the caller must start per minute at most when it asked to limit the rate itself
+   * (`callerLimitsRate`); absent when the submitter limits it (always for a secret, whose limit
+   * is known only once it is read).
+   */
   perMinute?: number;
 }
 
@@ -19,13 +23,17 @@ export interface ChosenSubmitter {
 const SECRET_DEFAULT_CONNECTIONS = 3;
 
 /** The submitter an upstream source asks for; every runtime that delivers goes through here. */
-export async function submitterForUpstream(upstream: UpstreamSource, options: { secretTtlSeconds?: number; sharedBy?: number } = {}): Promise<ChosenSubmitter> {
+export async function submitterForUpstream(
+  upstream: UpstreamSource,
+  options: { secretTtlSeconds?: number; sharedBy?: number; callerLimitsRate?: boolean } = {},
+): Promise<ChosenSubmitter> {
   if ('secretArn' in upstream) {
     // Loaded only here: it brings the AWS SDK's Secrets Manager client.
     const { SecretUpstreamSubmitter } = await import('./secretUpstreamSubmitter.ts');
     const submitter = new SecretUpstreamSubmitter(upstream.secretArn, { ttlSeconds: options.secretTtlSeconds ?? 300, sharedBy: options.sharedBy });
     return { submitter, mailbox: () => submitter.mailbox(), connections: SECRET_DEFAULT_CONNECTIONS };
   }
-  const { submitter, mailbox } = createUpstreamSubmitter(upstream, options.sharedBy);
-  return { submitter, mailbox: async () => mailbox, connections: upstream.rateLimit.connections, perMinute: upstream.rateLimit.perMinute };
+  // A secret's rate is known only inside its submitter, which then limits it itself.
+  const { submitter, mailbox } = createUpstreamSubmitter(upstream, options.sharedBy, options.callerLimitsRate === true);
+  return { submitter, mailbox: async () => mailbox, connections: upstream.rateLimit.connections, ...(options.callerLimitsRate ? { perMinute: upstream.rateLimit.perMinute } : {}) };
 }

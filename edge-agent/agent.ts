@@ -53,7 +53,8 @@ export async function submitterFor(
     );
     return { submitter: new OutboxSubmitter(config.outbox.dir), connections: OUTBOX_CONNECTIONS };
   }
-  const chosen = await submitterForUpstream(upstream);
+  // The spool delivery loop schedules by the rate (SendRate), so the submitter does not.
+  const chosen = await submitterForUpstream(upstream, { callerLimitsRate: true });
   // A secret's mailbox is known only once the secret is read: operator hints then go without it.
   return { ...chosen, mailbox: 'secretArn' in upstream ? undefined : await chosen.mailbox() };
 }

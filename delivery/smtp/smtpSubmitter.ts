@@ -2,6 +2,7 @@ import { createTransport, type Transporter } from 'nodemailer';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import type { SMTPConnectionCustomAuthContext } from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
+import { SendRate } from '../sendRate.ts';
 import type { AccessTokenProvider } from '../token/tokenProvider.ts';
 import { SubmitError, type RecipientRejection, type SubmitResult, type Submitter, type UpstreamFailureReport } from './submission.ts';
 
@@ -15,7 +16,8 @@ export interface SmtpSubmitterOptions {
   name?: string;
   auth: { type: 'oauth2'; user: string; tokens: AccessTokenProvider } | { type: 'basic'; user: string; password: string } | { type: 'none' };
   connections: number;
-  perMinute: number;
+  /** Submissions started per minute at most; absent when the caller schedules them (the spool delivery loop). */
+  perMinute?: number;
   connectTimeoutMs?: number;
   socketTimeoutMs?: number;
 }
@@ -38,9 +40,11 @@ interface NodemailerError extends Error {
 export class SmtpSubmitter implements Submitter {
   private readonly transport: Transporter<SMTPPoolSentMessageInfo, SMTPPoolOptions>;
   private readonly tokens: AccessTokenProvider | undefined;
+  private readonly rate: SendRate | undefined;
 
   constructor(options: SmtpSubmitterOptions) {
     this.tokens = options.auth.type === 'oauth2' ? options.auth.tokens : undefined;
+    this.rate = options.perMinute === undefined ? undefined : new SendRate(options.perMinute);
     const poolOptions: SMTPPoolOptions & { pool: true } = {
       pool: true,
       host: options.host,
@@ -53,8 +57,6 @@ export class SmtpSubmitter implements Submitter {
       tls: { minVersion: 'TLSv1.2', servername: options.host, ...(options.ca ? { ca: options.ca } : {}) },
       maxConnections: options.connections,
       maxMessages: 100,
-      rateDelta: 60_000,
-      rateLimit: options.perMinute,
       connectionTimeout: options.connectTimeoutMs ?? 30_000,
       greetingTimeout: options.connectTimeoutMs ?? 30_000,
       socketTimeout: options.socketTimeoutMs ?? 120_000,
@@ -79,6 +81,7 @@ export class SmtpSubmitter implements Submitter {
     // A token problem surfaces here, typed, before a connection is opened; inside the SASL
     // exchange nodemailer would report it as a bare EAUTH. The token is cached either way.
     await this.tokens?.getToken();
+    await this.rate?.waitForSlot();
     let info: SMTPPoolSentMessageInfo;
     try {
       info = await this.transport.sendMail({ envelope: { from: message.from, to: message.to }, raw: message.raw });

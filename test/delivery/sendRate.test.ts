@@ -18,4 +18,17 @@ describe('SendRate (deliveries started per minute)', () => {
   test('a free slot is available now', () => {
     assert.equal(new SendRate(3).nextSlotAt(42), 42);
   });
+
+  test('waitForSlot returns at once while slots are free, then waits for the window to open', async () => {
+    const rate = new SendRate(2, 300);
+    const started = performance.now();
+    await rate.waitForSlot();
+    await rate.waitForSlot();
+    assert.ok(performance.now() - started < 100, 'two free slots take no wait');
+    await rate.waitForSlot();
+    const waited = performance.now() - started;
+    assert.ok(waited >= 290, `the third waited for the window (${waited.toFixed(0)} ms)`);
+    assert.equal(rate.tryTake(), true, 'the first two slots came free together');
+    assert.equal(rate.tryTake(), false, 'the slot it waited for and that one fill the window');
+  });
 });
