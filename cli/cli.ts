@@ -12,6 +12,7 @@ import { startMemoryGovernor } from '../edge-agent/memoryGovernor.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
 import { trace } from './trace.ts';
+import { resendFailed } from '../edge-agent/spool/operatorActions.ts';
 import { userInfo } from 'node:os';
 import { stringify } from 'yaml';
 
@@ -198,12 +199,7 @@ async function resend(config: AgentConfig, ids: string[]): Promise<number> {
   let code = 0;
   for (const id of ids) {
     try {
-      await spool.requeueFailed(id);
-      // The history follows; failing to keep it does not undo the resend.
-      await history
-        .moveToQueue(id)
-        .then(() => history.append({ type: 'operator', messageId: id, at: new Date().toISOString(), action: 'resend', by: operatorName() }))
-        .catch((error: unknown) => process.stderr.write(`${id}: could not record the resend in its history: ${(error as Error).message}\n`));
+      await resendFailed(spool, history, id, operatorName(), (error) => process.stderr.write(`${id}: could not record the resend in its history: ${error.message}\n`));
       process.stdout.write(`${id}: back in the queue\n`);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such failed message' : (error as Error).message;

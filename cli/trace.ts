@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { DeliveryEvent } from '../delivery/history/deliveryEvent.ts';
+import { describeEvent } from '../delivery/history/describeEvent.ts';
 import type { AgentConfig } from '../edge-agent/config/agentConfigSchema.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
@@ -63,34 +64,6 @@ export async function trace(config: AgentConfig, id: string | undefined, out: Wr
 
 /** One event as one line: time, what, the upstream's reply, the decision, the fix. */
 export function traceLine(event: DeliveryEvent): string {
-  const what = (label: string, text: string) => `${event.at}  ${label.padEnd(11)}  ${text}`;
-  switch (event.type) {
-    case 'accepted':
-      return what('accepted', `from ${event.client.name} (${event.client.ip}), MAIL FROM <${event.mailFrom}>${event.sendAs ? ` sent as ${event.sendAs}` : ''}, to ${event.rcptTo.join(', ')}, ${event.size} bytes`);
-    case 'handed-over':
-      return what('handed over', `to ${event.queue}, body ${event.bodyInS3 ? 'in S3' : 'inline'}`);
-    case 'attempt': {
-      const parts = [`#${event.attempt} via ${event.route}${event.mailbox ? ` as ${event.mailbox}` : ''}, ${event.durationMs} ms`];
-      if (event.accepted.length > 0) parts.push(`delivered to ${event.accepted.join(', ')}`);
-      if (event.refused.length > 0) parts.push(`refused ${event.refused.map((r) => r.rcpt).join(', ')}`);
-      if (event.deferred.length > 0) parts.push(`deferred ${event.deferred.map((r) => r.rcpt).join(', ')}`);
-      if (event.reply) parts.push(`reply: ${event.reply}${event.kind ? ` (${event.kind})` : ''}`);
-      const decision = event.decision;
-      parts.push(
-        decision.action === 'done'
-          ? 'done'
-          : decision.action === 'retry'
-            ? `retry at ${decision.at}`
-            : decision.action === 'hold'
-              ? `held for the operator, next try at ${decision.at}`
-              : `given up: ${decision.reason}`,
-      );
-      if (event.operatorAction) parts.push(`fix: ${event.operatorAction}`);
-      return what('attempt', parts.join('; '));
-    }
-    case 'operator':
-      return what('operator', `${event.action} by ${event.by}`);
-    case 'notice':
-      return what('notice', `to ${event.to}: ${event.sent ? 'sent' : 'not sent'}${event.detail ? ` (${event.detail})` : ''}`);
-  }
+  const { label, text } = describeEvent(event);
+  return `${event.at}  ${label.padEnd(11)}  ${text}`;
 }

@@ -318,6 +318,25 @@ export class Spool {
     return envelope;
   }
 
+  /** An operator deleted a failed message: the message goes first, so a crash leaves a record that open() drops. */
+  async deleteFailed(id: string): Promise<void> {
+    assertMessageId(id);
+    await unlink(join(this.failedDir, id + MESSAGE));
+    await this.failedSync.sync();
+    await rm(join(this.failedDir, id + FAILURE), { force: true });
+  }
+
+  /** A failed message's record; undefined when there is none. */
+  async readFailure(id: string): Promise<FailureRecord | undefined> {
+    assertMessageId(id);
+    try {
+      return JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   /** Releases the folders' descriptors (the spool may be used again; they are reopened). */
   async close(): Promise<void> {
     await Promise.all([this.queueSync.close(), this.failedSync.close()]);
