@@ -115,10 +115,21 @@ interface Located {
 
 async function locate(ctx: ConsoleContext, id: string): Promise<Located | undefined> {
   if (!messageEnvelopeSchema.shape.id.safeParse(id).success) return undefined;
+  try {
+    const inSpool = await locateInSpool(ctx, id);
+    if (inSpool) return inSpool;
+  } catch (error) {
+    // Delivered (or moved) while its files were being read: its history says where it went.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  return locateInHistory(id, await ctx.history.read(id));
+}
+
+async function locateInSpool(ctx: ConsoleContext, id: string): Promise<Located | undefined> {
   const found = await ctx.spool.findMessage(id);
   found?.body.destroy();
-  const history: DeliveryEvent[] = await ctx.history.read(id);
   if (found) {
+    const history: DeliveryEvent[] = await ctx.history.read(id);
     const { envelope, where } = found;
     let row: MessageRow;
     let delivered: string[];
@@ -143,12 +154,25 @@ async function locate(ctx: ConsoleContext, id: string): Promise<Located | undefi
         sendAs: envelope.sendAs,
         recipients: envelope.rcptTo,
         delivered,
-        reason: row.reason ?? heldDetail?.reason,
+        reason: row.reason ?? heldDetail?.reason ?? lastAttemptReason(history),
         headers,
         history,
       },
     };
   }
+  return undefined;
+}
+
+/** The reason the last attempt gave (a held message's state keeps the reply and the fix, not the reason). */
+function lastAttemptReason(history: DeliveryEvent[]): string | undefined {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const event = history[i] as DeliveryEvent;
+    if (event.type === 'attempt') return event.reason;
+  }
+  return undefined;
+}
+
+function locateInHistory(id: string, history: DeliveryEvent[]): Located | undefined {
   const accepted = acceptedOf(history);
   if (!accepted) return undefined;
   const delivered = history.flatMap((e) => (e.type === 'attempt' ? e.accepted : []));
@@ -183,7 +207,7 @@ async function messageView(request: StatusRequest, ctx: ConsoleContext): Promise
   if (!located) return page(request, ctx, 'Not found', 'none', problemPage('No such message', `Nothing is known about ${id}: not a message of this relay, or done longer ago than spool.historyRetention.`), 404);
   const done = request.target.query.get('done') ?? '';
   const view: MessageView = { ...located.view, actions: actionsFor(located, ctx), canSeeBody: request.principal.authenticated, notice: NOTICES[done] };
-  return page(request, ctx, `Message ${id}`, located.where === 'failed' ? 'failed' : 'queue', messagePage(view));
+  return page(request, ctx, `Message ${id}`, located.where === 'failed' ? 'failed' : located.where === 'queue' ? 'queue' : 'none', messagePage(view));
 }
 
 async function messageBody(request: StatusRequest, ctx: ConsoleContext): Promise<HttpReply> {

@@ -1,4 +1,4 @@
-import { html, query, type Html } from './html.ts';
+import { html, type Html } from './html.ts';
 import { bytes, when } from './format.ts';
 import { LIST_LIMIT, STATUS_LABELS, type MessageFilters, type MessageRow, type MessageStatus } from '../consoleModel.ts';
 
@@ -40,12 +40,12 @@ ${shown.length === 0
 <tbody>
 ${shown.map(
   (r) => html`<tr>
-  <td><a href="/messages/${r.id}${query({})}">${when(r.receivedAt)}</a></td>
+  <td><a href="/messages/${r.id}">${when(r.receivedAt)}</a><div class="muted">${r.id}</div></td>
   <td>${statusBadge(r.status)}${r.nextAttemptAt && r.status !== 'failed' ? html`<div class="muted">next try ${when(r.nextAttemptAt)}</div>` : ''}</td>
   <td>${r.device}<div class="muted">${r.ip}</div></td>
   <td>${r.sender}</td>
   <td>${r.recipients.join(', ')}</td>
-  <td>${bytes(r.size)}</td>
+  <td class="size">${bytes(r.size)}</td>
   <td class="reply">${r.reason ? html`<strong>${r.reason}</strong><br>` : ''}${r.lastReply ?? (r.attempts === 0 ? 'not tried yet' : '')}</td>
 </tr>`,
 )}

@@ -39,7 +39,7 @@ export interface MessageView {
 
 function holdExplanation(view: MessageView): Html {
   if (view.status === 'held') {
-    return html`<div class="fixbox" id="fix"><strong>This message is held until you fix the cause.</strong> It is tried again every few hours and never expires. ${view.reason ?? ''}
+    return html`<div class="fixbox" id="fix"><strong>This message is held until you fix the cause${view.reason ? html`: ${view.reason}` : ''}.</strong> It is tried again every few hours and never expires.
 ${view.fix ? html`<code>${view.fix}</code>` : ''}
 <div class="muted">After the fix, use “${ACTION_LABELS.release}” to send it at once.</div></div>`;
   }

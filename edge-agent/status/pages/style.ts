@@ -28,6 +28,7 @@ table { width: 100%; border-collapse: collapse; background: #fff; border: 1px so
 th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; font-size: 14px; }
 th { background: #f0f4f8; font-weight: 600; color: var(--muted); font-size: 13px; }
 tr:last-child td { border-bottom: 0; }
+td.size, td.when { white-space: nowrap; }
 td.reply { max-width: 360px; overflow-wrap: anywhere; color: var(--muted); }
 .status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .status.new, .status.retrying { background: #e0e8f9; color: #2d3a8c; }
@@ -41,15 +42,15 @@ button, .button { font: inherit; padding: 6px 14px; border-radius: 5px; border: 
 .button.secondary, button.secondary { background: #fff; color: #0b5cad; }
 .button.danger, button.danger { background: #a61b1b; border-color: #a61b1b; }
 .actions { display: flex; gap: 10px; margin: 10px 0 4px; flex-wrap: wrap; }
-dl.facts { display: grid; grid-template-columns: 170px 1fr; gap: 6px 14px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; margin: 0; }
+dl.facts { display: grid; grid-template-columns: 210px 1fr; gap: 6px 14px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .fixbox { background: var(--warn-bg); border: 1px solid #f0d37b; border-radius: 8px; padding: 12px 16px; margin: 14px 0; }
 .fixbox code { display: block; margin-top: 6px; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; padding: 8px; border-radius: 4px; border: 1px solid #f0d37b; }
 ol.history { list-style: none; padding: 0; margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
-ol.history li { padding: 10px 16px; border-bottom: 1px solid var(--line); display: grid; grid-template-columns: 200px 110px 1fr; gap: 10px; font-size: 14px; }
+ol.history li { padding: 10px 16px; border-bottom: 1px solid var(--line); display: grid; grid-template-columns: 250px 100px 1fr; gap: 10px; font-size: 14px; }
 ol.history li:last-child { border-bottom: 0; }
-ol.history .when { color: var(--muted); font-variant-numeric: tabular-nums; }
+ol.history .when { white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; }
 ol.history .what { font-weight: 600; }
 .muted { color: var(--muted); }
 .empty { background: #fff; border: 1px dashed var(--line); border-radius: 8px; padding: 18px; color: var(--muted); }
