@@ -364,6 +364,8 @@ export class SmtpIntake extends EventEmitter<IntakeEvents> {
           headerLines.on('error', (error) => headerCheck.destroy(error));
           return headerLines.pipe(headerCheck);
         },
+        new Date(),
+        { headerMessageId: () => headerLines.messageId },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
       this.onAccepted(envelope);

@@ -153,6 +153,7 @@ export function acceptedEvent(envelope: MessageEnvelope): AcceptedEvent {
     size: envelope.size,
   };
   if (envelope.sendAs) event.sendAs = envelope.sendAs;
+  if (envelope.headerMessageId) event.headerMessageId = envelope.headerMessageId;
   return event;
 }
 
