@@ -11,7 +11,8 @@ import { createLogger } from '../edge-agent/logger.ts';
 import { startMemoryGovernor } from '../edge-agent/memoryGovernor.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
-import { trace } from './trace.ts';
+import { trace, traceQueryOf, traceSearch } from './trace.ts';
+import { resendFailed } from '../edge-agent/spool/operatorActions.ts';
 import { userInfo } from 'node:os';
 import { stringify } from 'yaml';
 
@@ -29,6 +30,9 @@ Commands:
   show ID        print a queued or failed message as received (the envelope goes to stderr)
   trace ID       print a message's delivery history, from acceptance to its last attempt (cloud
                  mode: the ledger's attempts too, when queue.sqs.ledgerTable is set)
+  trace --message-id ID | --from ADDRESS | --to ADDRESS [--since 2h]
+                 find messages by their Message-ID header, sender or recipient (any part, any
+                 case; options combine) and say what became of each
   failed         cloud mode: list the dead-letter queue with each message's reason
   redrive        cloud mode: move the dead-letter queue back to the mail queue
 
@@ -41,7 +45,15 @@ Options:
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'send-test': { type: 'string' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        'send-test': { type: 'string' },
+        'message-id': { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        since: { type: 'string' },
+      }, });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -80,8 +92,16 @@ export async function main(argv: string[]): Promise<number> {
       return resend(config, parsed.positionals.slice(1));
     case 'show':
       return show(config, parsed.positionals[1]);
-    case 'trace':
-      return trace(config, parsed.positionals[1], process.stdout, process.stderr);
+    case 'trace': {
+      const search = parsed.values['message-id'] ?? parsed.values.from ?? parsed.values.to ?? parsed.values.since;
+      if (search === undefined) return trace(config, parsed.positionals[1], process.stdout, process.stderr);
+      const query = traceQueryOf(parsed.values);
+      if (typeof query === 'string') {
+        process.stderr.write(`${query}\n`);
+        return 2;
+      }
+      return traceSearch(config, query, process.stdout, process.stderr);
+    }
     case 'worker':
       return runWorker(config);
     case 'failed':
@@ -198,12 +218,7 @@ async function resend(config: AgentConfig, ids: string[]): Promise<number> {
   let code = 0;
   for (const id of ids) {
     try {
-      await spool.requeueFailed(id);
-      // The history follows; failing to keep it does not undo the resend.
-      await history
-        .moveToQueue(id)
-        .then(() => history.append({ type: 'operator', messageId: id, at: new Date().toISOString(), action: 'resend', by: operatorName() }))
-        .catch((error: unknown) => process.stderr.write(`${id}: could not record the resend in its history: ${(error as Error).message}\n`));
+      await resendFailed(spool, history, id, operatorName(), (error) => process.stderr.write(`${id}: could not record the resend in its history: ${error.message}\n`));
       process.stdout.write(`${id}: back in the queue\n`);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such failed message' : (error as Error).message;

@@ -1,8 +1,11 @@
 import type { Writable } from 'node:stream';
 import type { DeliveryEvent } from '../delivery/history/deliveryEvent.ts';
+import { describeEvent } from '../delivery/history/describeEvent.ts';
 import type { AgentConfig } from '../edge-agent/config/agentConfigSchema.ts';
 import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
+import { outcomeOf, searchHistory, type TraceQuery } from '../edge-agent/spool/historySearch.ts';
+import { parseDuration } from '../config-toolkit/duration.ts';
 
 /** Reads a message's cloud history (the ledger); replaced in tests. */
 export type LedgerReader = (table: string, region: string | undefined, id: string) => Promise<DeliveryEvent[]>;
@@ -63,34 +66,41 @@ export async function trace(config: AgentConfig, id: string | undefined, out: Wr
 
 /** One event as one line: time, what, the upstream's reply, the decision, the fix. */
 export function traceLine(event: DeliveryEvent): string {
-  const what = (label: string, text: string) => `${event.at}  ${label.padEnd(11)}  ${text}`;
-  switch (event.type) {
-    case 'accepted':
-      return what('accepted', `from ${event.client.name} (${event.client.ip}), MAIL FROM <${event.mailFrom}>${event.sendAs ? ` sent as ${event.sendAs}` : ''}, to ${event.rcptTo.join(', ')}, ${event.size} bytes`);
-    case 'handed-over':
-      return what('handed over', `to ${event.queue}, body ${event.bodyInS3 ? 'in S3' : 'inline'}`);
-    case 'attempt': {
-      const parts = [`#${event.attempt} via ${event.route}${event.mailbox ? ` as ${event.mailbox}` : ''}, ${event.durationMs} ms`];
-      if (event.accepted.length > 0) parts.push(`delivered to ${event.accepted.join(', ')}`);
-      if (event.refused.length > 0) parts.push(`refused ${event.refused.map((r) => r.rcpt).join(', ')}`);
-      if (event.deferred.length > 0) parts.push(`deferred ${event.deferred.map((r) => r.rcpt).join(', ')}`);
-      if (event.reply) parts.push(`reply: ${event.reply}${event.kind ? ` (${event.kind})` : ''}`);
-      const decision = event.decision;
-      parts.push(
-        decision.action === 'done'
-          ? 'done'
-          : decision.action === 'retry'
-            ? `retry at ${decision.at}`
-            : decision.action === 'hold'
-              ? `held for the operator, next try at ${decision.at}`
-              : `given up: ${decision.reason}`,
-      );
-      if (event.operatorAction) parts.push(`fix: ${event.operatorAction}`);
-      return what('attempt', parts.join('; '));
-    }
-    case 'operator':
-      return what('operator', `${event.action} by ${event.by}`);
-    case 'notice':
-      return what('notice', `to ${event.to}: ${event.sent ? 'sent' : 'not sent'}${event.detail ? ` (${event.detail})` : ''}`);
+  const { label, text } = describeEvent(event);
+  return `${event.at}  ${label.padEnd(11)}  ${text}`;
+}
+
+/** `smarthost trace --message-id X | --from X | --to X [--since 2h]`: which messages, and what became of them. */
+export async function traceSearch(config: AgentConfig, query: TraceQuery, out: Writable, err: Writable): Promise<number> {
+  const spool = new Spool({ dir: config.spool.dir });
+  const matches = await searchHistory(spool, spoolHistory(spool, config.spool.dir), query);
+  if (matches.length === 0) {
+    err.write(`no message matches (searched the queue, the failed area and the history kept for spool.historyRetention)\n`);
+    return 1;
   }
+  for (const match of matches) {
+    const a = match.accepted;
+    out.write(
+      `${a.messageId}  ${a.at}  ${a.client.name} (${a.client.ip})  from ${a.sendAs ?? (a.mailFrom || '<>')}  to ${a.rcptTo.join(', ')}${a.headerMessageId ? `  Message-ID ${a.headerMessageId}` : ''}\n` +
+        `    ${outcomeOf(match)}\n`,
+    );
+  }
+  out.write(`${matches.length} ${matches.length === 1 ? 'message' : 'messages'}; smarthost trace ID shows one's whole history\n`);
+  return 0;
+}
+
+/** The search options of `trace`, or a problem to print; undefined fields are not searched. */
+export function traceQueryOf(values: { 'message-id'?: string; from?: string; to?: string; since?: string }, now = Date.now()): TraceQuery | string {
+  const query: TraceQuery = {};
+  if (values['message-id']) query.headerMessageId = values['message-id'];
+  if (values.from) query.from = values.from;
+  if (values.to) query.to = values.to;
+  if (values.since) {
+    try {
+      query.since = now - parseDuration(values.since);
+    } catch {
+      return `--since: expected a duration such as 2h, 30m or 3d, got '${values.since}'`;
+    }
+  }
+  return query;
 }

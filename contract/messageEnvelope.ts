@@ -21,6 +21,8 @@ export const messageEnvelopeSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** Send-as address of the client rule at intake time, if any. */
   sendAs: z.string().optional(),
+  /** The Message-ID header field as the device sent it (for trace search); absent when it had none. */
+  headerMessageId: z.string().max(998).optional(),
 });
 
 export type MessageEnvelope = z.infer<typeof messageEnvelopeSchema>;

@@ -13,6 +13,11 @@ import { Spool } from './spool/spool.ts';
 import { SpoolDeliveryLoop } from './spool-delivery/spoolDeliveryLoop.ts';
 import { spoolHistory } from './spool/spoolHistory.ts';
 import { OutboxSubmitter } from './spool-delivery/outboxSubmitter.ts';
+import { pruneSpool, type RetentionPeriods } from './spool/retention.ts';
+import type { RunningStatus } from './status/startStatus.ts';
+
+/** How often failed messages, the outbox and histories past their retention are deleted. */
+export const RETENTION_INTERVAL_MS = 60 * 60_000;
 
 /** Writes to the outbox (or a test's submitter) at once: local disk, no mailbox limit to respect. */
 const OUTBOX_CONNECTIONS = 4;
@@ -27,6 +32,8 @@ export interface RunningAgent {
   deliveryLoop: SpoolDeliveryLoop;
   /** The SQS forwarder (queue.kind sqs). */
   forwarder: SqsForwarder;
+  /** The HTTP listener (status configured). */
+  status: RunningStatus | undefined;
   /** Graceful stop: 421 to new connections, in-flight transactions and hand-overs finish (up to timeoutMs). */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -38,6 +45,8 @@ export interface AgentDependencies extends CloudForwardingOptions {
   submitter?: Submitter;
   /** Passed to the spool (tests simulate a full disk). */
   spoolOptions?: Partial<ConstructorParameters<typeof Spool>[0]>;
+  /** Replaces the status listener's limits (tests shorten its timeouts). */
+  statusLimits?: import('./status/statusServer.ts').StatusLimits;
 }
 
 /** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
@@ -65,7 +74,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   const spool = new Spool({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, ...deps.spoolOptions });
   const queued = await spool.open();
   const history = spoolHistory(spool, config.spool.dir);
-  await history.prune(config.spool.historyRetention).catch((error: unknown) => logger.warn({ err: String(error) }, 'could not prune the delivery history'));
+  const periods: RetentionPeriods = { historyMs: config.spool.historyRetention, failedMs: config.spool.failedRetention, outboxMs: config.outbox.retention };
+  const prune = async () => {
+    try {
+      const removed = await pruneSpool(spool, history, config.queue.kind === 'local' && !config.upstream ? config.outbox.dir : undefined, periods);
+      if (removed.failed + removed.outbox + removed.history > 0) logger.info(removed, 'deleted what is past its retention');
+    } catch (error) {
+      logger.warn({ err: String(error) }, 'could not prune the spool');
+    }
+  };
+  await prune();
+  const pruneTimer = setInterval(() => void prune(), RETENTION_INTERVAL_MS);
+  pruneTimer.unref();
 
   let onAccepted: (envelope: MessageEnvelope) => void;
   let stopConsumer: (timeoutMs: number) => Promise<void>;
@@ -125,7 +145,27 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     logger,
     (envelope) => onAccepted(envelope),
   );
+  let intakeListening = false;
+  let status: RunningStatus | undefined;
+  if (config.status) {
+    const { startStatus } = await import('./status/startStatus.ts');
+    status = await startStatus({
+      config: config.status,
+      logger,
+      intake,
+      spool,
+      history,
+      spoolDir: config.spool.dir,
+      outboxDir: config.queue.kind === 'local' && !config.upstream ? config.outbox.dir : undefined,
+      loop: deliveryLoop,
+      forwarder,
+      upstream: upstreamName,
+      intakeListening: () => intakeListening,
+      limits: deps.statusLimits,
+    });
+  }
   const address = await intake.listen();
+  intakeListening = true;
   logger.info({ host: address.address, port: address.port, queued: queued.length, queue: config.queue.kind, upstream: upstreamName }, 'smarthost listening');
 
   return {
@@ -139,7 +179,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       if (!forwarder) throw new Error('queue.kind is local: there is no SQS forwarder');
       return forwarder;
     },
+    status,
     async stop(timeoutMs = 30_000) {
+      clearInterval(pruneTimer);
+      intakeListening = false;
+      await status?.close();
       await intake.close(timeoutMs);
       await stopConsumer(timeoutMs);
       await spool.close();

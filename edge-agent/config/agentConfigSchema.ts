@@ -105,6 +105,50 @@ const tlsSchema = z.strictObject({
   minVersion: z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
 });
 
+/** Loopback: the only place the status listener may run without a credential. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (!ipaddr.isValid(host)) return false;
+  const address = ipaddr.process(host);
+  return address.range() === 'loopback';
+}
+
+const statusAuthSchema = z
+  .strictObject({
+    /** Sent as `Authorization: Bearer TOKEN` (Prometheus `authorization`, scripts). */
+    token: z.string().min(16, { error: 'must be at least 16 characters (a random string, e.g. openssl rand -hex 24)' }).optional(),
+    /** Basic authentication: what a browser asks for when the console is opened. */
+    username: nonEmptyString.optional(),
+    password: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
+  })
+  .superRefine((auth, ctx) => {
+    if ((auth.username === undefined) !== (auth.password === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [auth.username === undefined ? 'username' : 'password'], message: 'username and password go together' });
+    }
+    if (auth.token === undefined && auth.username === undefined && auth.password === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs a token, or a username and password' });
+    }
+  });
+
+/** The HTTP listener for health checks, Prometheus metrics and the web console (edge-agent/status/). */
+const statusSchema = z
+  .strictObject({
+    /** Loopback by default: anything else needs `auth`. */
+    host: nonEmptyString.default('127.0.0.1'),
+    /** 0 picks a free port (tests). */
+    port: integerSchema(0, 65535).default(8025),
+    auth: statusAuthSchema.optional(),
+    /** Optional HTTPS, with the same keys as listen.tls. */
+    tls: tlsSchema.optional(),
+    /** /readyz fails when the upstream has refused or been unreachable for every attempt this long. */
+    readyWindow: durationSchema.prefault('15m'),
+  })
+  .superRefine((status, ctx) => {
+    if (!status.auth && !isLoopbackHost(status.host)) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: `required when host is not loopback (${status.host}): set a token, or a username and password` });
+    }
+  });
+
 const listenSchema = z.strictObject({
   host: nonEmptyString.default('127.0.0.1'),
   /** 0 picks a free port (tests). */
@@ -246,10 +290,18 @@ export const agentConfigSchema = z.strictObject({
       maxBytes: byteSizeSchema.optional(),
       /** Milliseconds a done message's delivery history is kept in history/ (`smarthost trace`). */
       historyRetention: durationSchema.prefault('30d'),
+      /** Milliseconds a message stays in failed/ before it is deleted (its history moves to history/). */
+      failedRetention: durationSchema.prefault('30d'),
     })
     .prefault({}),
   /** Where mail goes when no upstream is configured (the embedded default). */
-  outbox: z.strictObject({ dir: nonEmptyString.default('./data/outbox') }).prefault({}),
+  outbox: z
+    .strictObject({
+      dir: nonEmptyString.default('./data/outbox'),
+      /** Milliseconds an outbox file is kept. */
+      retention: durationSchema.prefault('14d'),
+    })
+    .prefault({}),
   queue: queueSchema.prefault({}),
   upstream: upstreamSchema.optional(),
   retry: z
@@ -261,12 +313,15 @@ export const agentConfigSchema = z.strictObject({
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  /** Absent: no HTTP listener. */
+  status: statusSchema.optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type ClientConfig = AgentConfig['clients'][number];
 export type ListenConfig = AgentConfig['listen'];
+export type StatusConfig = NonNullable<AgentConfig['status']>;
 export type SqsQueueConfig = NonNullable<AgentConfig['queue']['sqs']>;
 export type UpstreamSecretRef = z.output<typeof upstreamSecretRefSchema>;
 

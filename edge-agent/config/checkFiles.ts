@@ -14,6 +14,8 @@ export function checkReferencedFiles(config: AgentConfig): void {
     ['listen.tls.cert', config.listen.tls?.cert],
     ['listen.tls.key', config.listen.tls?.key],
     ['upstream.ca', upstream?.ca],
+    ['status.tls.cert', config.status?.tls?.cert],
+    ['status.tls.key', config.status?.tls?.key],
   ];
   const auth = upstream?.auth;
   if (auth?.type === 'oauth2' && auth.certificate) {

@@ -99,9 +99,10 @@ export function loadConfigFromText(text: string, options: LoadConfigFromTextOpti
 function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
   const file = (value: string) => path.resolve(baseDir, value);
   const pemOrFile = (value: string) => (isInlinePem(value) ? value : file(value));
-  const { listen, upstream } = config;
+  const { listen, upstream, status } = config;
   return {
     ...config,
+    ...(status?.tls && { status: { ...status, tls: { ...status.tls, cert: file(status.tls.cert), key: file(status.tls.key) } } }),
     listen: listen.tls ? { ...listen, tls: { ...listen.tls, cert: file(listen.tls.cert), key: file(listen.tls.key) } } : listen,
     spool: { ...config.spool, dir: file(config.spool.dir) },
     outbox: { ...config.outbox, dir: file(config.outbox.dir) },

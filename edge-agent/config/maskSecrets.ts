@@ -9,6 +9,10 @@ export function maskSecrets(config: AgentConfig): unknown {
   if ('clients' in copy && Array.isArray(copy.clients)) {
     for (const client of copy.clients) maskPathInPlace(client, ['auth', 'password']);
   }
+  if ('status' in copy) {
+    maskPathInPlace(copy.status, ['auth', 'token']);
+    maskPathInPlace(copy.status, ['auth', 'password']);
+  }
   if ('upstream' in copy) {
     for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy.upstream, path);
   }

@@ -26,6 +26,11 @@ type State = 'line start' | 'field name' | 'header line' | 'body';
  * soon as the limit is passed: a 20 MiB header line is never written to the spool.
  */
 export class HeaderLineLimit extends Transform {
+  /**
+   * The first Message-ID field's value, seen on the way (for trace search): only when the field's
+   * line lies within one chunk, which the header's first chunk nearly always holds.
+   */
+  messageId: string | undefined;
   private state: State = 'line start';
   /** Bytes of the current line so far, without its line end. */
   private length = 0;
@@ -68,6 +73,7 @@ export class HeaderLineLimit extends Transform {
         }
         this.state = byte === SP || byte === HT ? 'header line' : 'field name';
         if (this.state === 'header line') continue;
+        if (this.messageId === undefined && (byte | 0x20) === M && isMessageIdField(chunk, i)) this.messageId = fieldValue(chunk, i + MESSAGE_ID.length);
       }
       // Field name: printable ASCII but the colon, up to the colon (RFC 5322 §2.2).
       if (byte === COLON && this.length > 0) {
@@ -94,6 +100,21 @@ export class HeaderLineLimit extends Transform {
     this.length = 0;
     this.endsInCr = false;
   }
+}
+
+const M = 0x6d;
+const MESSAGE_ID = 'message-id:';
+
+function isMessageIdField(chunk: Buffer, at: number): boolean {
+  return chunk.length - at > MESSAGE_ID.length && chunk.toString('latin1', at, at + MESSAGE_ID.length).toLowerCase() === MESSAGE_ID;
+}
+
+/** The field's value up to its line end, when the line ends in this chunk (and is within the limit). */
+function fieldValue(chunk: Buffer, from: number): string | undefined {
+  const lf = chunk.indexOf(LF, from);
+  if (lf === -1 || lf - from > MAX_HEADER_LINE) return undefined;
+  const value = chunk.toString('latin1', from, lf).trim();
+  return value === '' ? undefined : value;
 }
 
 /** The reply to a message whose header section has a line over MAX_HEADER_LINE. */

@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +35,23 @@ export interface IntakeOptions {
   hostname?: string;
 }
 
+/** Why a device was turned away, as a metric label: a short, fixed set. */
+export type RefusalReason =
+  | 'not_allowed'
+  | 'too_many_connections'
+  | 'shutting_down'
+  | 'auth_failed'
+  | 'auth_required'
+  | 'sender_domain'
+  | 'spool_full'
+  | 'size'
+  | 'content'
+  | 'storage'
+  | 'other';
+
+/** What the intake tells whoever watches it (metrics, the console); nobody listening costs nothing. */
+export type IntakeEvents = { accepted: [MessageEnvelope]; refused: [RefusalReason] };
+
 interface SessionInfo {
   rule: ClientRule;
   ip: string;
@@ -44,7 +61,7 @@ interface SessionInfo {
  * The SMTP server devices talk to. It decides who may relay, enforces the limits, streams each
  * body into the spool, and answers 250 only once the spool has made the message durable.
  */
-export class SmtpIntake {
+export class SmtpIntake extends EventEmitter<IntakeEvents> {
   private readonly server: SMTPServer;
   private readonly access: ClientAccess;
   private readonly sessions = new Map<string, SessionInfo>();
@@ -64,6 +81,7 @@ export class SmtpIntake {
     private readonly logger: Logger,
     private readonly onAccepted: (envelope: MessageEnvelope) => void,
   ) {
+    super();
     installSmtpServerPatches(logger);
     this.access = new ClientAccess(options.clients);
     // Twice the idle timeout: a silent client meets smtp-server's idle timeout first, with its reply.
@@ -172,6 +190,12 @@ export class SmtpIntake {
   }
 
   private admit(session: SMTPServerSession): SmtpReplyError | undefined {
+    const refusal = this.admission(session);
+    if (refusal) this.emit('refused', refusal.responseCode === 554 ? 'not_allowed' : this.closing ? 'shutting_down' : 'too_many_connections');
+    return refusal;
+  }
+
+  private admission(session: SMTPServerSession): SmtpReplyError | undefined {
     const ip = session.remoteAddress;
     if (this.closing) {
       return new SmtpReplyError(421, '4.3.2 Service shutting down, try again later');
@@ -232,6 +256,7 @@ export class SmtpIntake {
       // Unref'd: a guesser's queued answers must not keep a stopping agent alive.
       await sleep(delay, undefined, { ref: false });
     }
+    this.emit('refused', 'auth_failed');
     throw new SmtpReplyError(535, '5.7.8 Authentication credentials invalid');
   }
 
@@ -251,11 +276,13 @@ export class SmtpIntake {
       return SMTPUTF8_REQUIRED;
     }
     if (rule.auth && !session.user) {
+      this.emit('refused', 'auth_required');
       return new SmtpReplyError(530, '5.7.0 Authentication required');
     }
     try {
       this.spool.checkCapacity();
     } catch (error) {
+      this.emit('refused', 'spool_full');
       return error as SmtpReplyError;
     }
     const sender = rule.sendAs ?? address.address;
@@ -263,6 +290,7 @@ export class SmtpIntake {
       const domain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
       if (!sender.includes('@') || !this.allowedDomains.has(domain)) {
         this.logger.warn({ ip: session.remoteAddress, client: rule.name, domain }, 'sender refused: domain not allowed');
+        this.emit('refused', 'sender_domain');
         return new SmtpReplyError(550, `5.7.1 Sender domain ${domain || '(none)'} is not allowed to relay`);
       }
     }
@@ -326,13 +354,17 @@ export class SmtpIntake {
           headerLines.on('error', (error) => headerCheck.destroy(error));
           return headerLines.pipe(headerCheck);
         },
+        new Date(),
+        { headerMessageId: () => headerLines.messageId },
       );
       this.logger.info({ ...fields, messageId: envelope.id, size: envelope.size, reply: 250 }, 'message accepted');
       this.onAccepted(envelope);
+      this.emit('accepted', envelope);
       return envelope.id;
     } catch (error) {
       const reply = error instanceof SmtpReplyError ? error : new SmtpReplyError(451, '4.3.0 Could not store the message, try again later', { cause: error });
       this.logger.warn({ ...fields, reply: reply.responseCode, reason: reply.message, err: String(reply.cause ?? '') }, 'message refused');
+      this.emit('refused', reply.responseCode === 552 ? 'size' : reply.responseCode === 550 ? 'content' : reply.responseCode === 451 ? 'storage' : 'other');
       await drain(stream);
       throw reply;
     } finally {

@@ -3,6 +3,7 @@ import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
+import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
@@ -54,6 +55,10 @@ export interface AttemptRecord {
   action: 'delivered' | 'failed' | 'retry';
   attempts: number;
   reply?: string;
+  /** The attempt's history event (metrics and the console read it). */
+  event: AttemptEvent;
+  /** Bytes of the message. */
+  size: number;
 }
 
 /**
@@ -116,6 +121,43 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     }
     this.wait(envelope, 0, true);
     this.pump();
+  }
+
+  /** A message an operator put back in the queue (resend): its state file is read at its turn. */
+  requeued(envelope: MessageEnvelope): void {
+    if (this.stopping || this.pending.has(envelope.id) || this.inFlight.has(envelope.id)) return;
+    this.wait(envelope, 0);
+    this.pump();
+  }
+
+  /** An operator released a held message: its next attempt is now. False when it is not waiting here. */
+  release(id: string): boolean {
+    const item = this.pending.get(id);
+    if (!item) return false;
+    item.dueAt = 0;
+    this.pump();
+    return true;
+  }
+
+  /** An operator deletes a queued message: false while it is being delivered (it cannot be taken back). */
+  forget(id: string): boolean {
+    if (this.inFlight.has(id)) return false;
+    this.pending.delete(id);
+    return true;
+  }
+
+  /** The oldest message waiting or in flight (ids sort by arrival; a retried one is re-added at the end, so all are looked at). */
+  get oldestId(): string | undefined {
+    let oldest: string | undefined;
+    for (const map of [this.pending, this.inFlight]) {
+      for (const id of map.keys()) if (oldest === undefined || id < oldest) oldest = id;
+    }
+    return oldest;
+  }
+
+  /** Until when every delivery waits (the upstream throttled, or blocked the mailbox); 0 when none. */
+  get heldUntil(): number {
+    return this.pausedUntil > Date.now() ? this.pausedUntil : 0;
   }
 
   private wait(envelope: MessageEnvelope, dueAt: number, fresh = false): void {
@@ -305,7 +347,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     state.attempts = progress.attempts;
     state.deliveredRcpts = progress.delivered;
     state.rejectedRcpts = progress.refused.map((r) => ({ rcpt: r.rcpt, reply: r.reply }));
-    const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply });
+    const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply, event, size: envelope.size });
     if (decision.action === 'done' && progress.refused.length === 0) {
       await this.keepHistory(envelope.id, () => history?.archive(envelope, [event], { hadLive: !fresh }));
       await spool.remove(envelope, { hasState: !fresh });

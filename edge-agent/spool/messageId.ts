@@ -14,3 +14,9 @@ export function newMessageId(now: Date = new Date()): string {
   counter = (counter + 1) % 36 ** 5;
   return `${clock}-${processTag}${counter.toString(36).padStart(5, '0')}`;
 }
+
+/** When a message with this id arrived (its clock part); undefined for an id of another shape. */
+export function arrivalOf(id: string): Date | undefined {
+  const ms = Number.parseInt(id.slice(0, 9), 36);
+  return id.length > 9 && id[9] === '-' && Number.isFinite(ms) ? new Date(ms) : undefined;
+}

@@ -11,7 +11,12 @@ import { newMessageId } from './messageId.ts';
 import { closeFd, envelopeTrailer, fsyncFd, openFd, readEnvelopeFrom, writeAll } from './spoolFile.ts';
 
 /** What the intake knows before the body arrives. */
-export type EnvelopeDraft = Omit<MessageEnvelope, 'id' | 'receivedAt' | 'size' | 'sha256'>;
+export type EnvelopeDraft = Omit<MessageEnvelope, 'id' | 'receivedAt' | 'size' | 'sha256' | 'headerMessageId'>;
+
+/** What the intake learnt while the body went by, asked once it is all in. */
+export interface BodyFacts {
+  headerMessageId(): string | undefined;
+}
 
 /** Delivery progress, kept beside a queued message so a restart neither loses nor repeats work. */
 export interface DeliveryState {
@@ -124,7 +129,7 @@ export class Spool {
    * keeps its own reply. Small bodies never touch the disk before they are complete: they are
    * written with one call, then fsync'd once.
    */
-  async accept(draft: EnvelopeDraft, openBody: () => Readable, receivedAt = new Date()): Promise<MessageEnvelope> {
+  async accept(draft: EnvelopeDraft, openBody: () => Readable, receivedAt = new Date(), facts?: BodyFacts): Promise<MessageEnvelope> {
     const id = newMessageId(receivedAt);
     const tmpPath = join(this.tmpDir, id + MESSAGE);
     const finalPath = join(this.queueDir, id + MESSAGE);
@@ -148,7 +153,7 @@ export class Spool {
           heldBytes = 0;
         }
       }
-      const envelope = newEnvelope(draft, id, receivedAt, size, hash.digest('hex'));
+      const envelope = newEnvelope(draft, id, receivedAt, size, hash.digest('hex'), facts?.headerMessageId());
       held.push(envelopeTrailer(envelope));
       fd ??= await this.openTempFile(tmpPath);
       await writeAll(fd, held);
@@ -318,6 +323,25 @@ export class Spool {
     return envelope;
   }
 
+  /** An operator deleted a failed message: the message goes first, so a crash leaves a record that open() drops. */
+  async deleteFailed(id: string): Promise<void> {
+    assertMessageId(id);
+    await unlink(join(this.failedDir, id + MESSAGE));
+    await this.failedSync.sync();
+    await rm(join(this.failedDir, id + FAILURE), { force: true });
+  }
+
+  /** A failed message's record; undefined when there is none. */
+  async readFailure(id: string): Promise<FailureRecord | undefined> {
+    assertMessageId(id);
+    try {
+      return JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   /** Releases the folders' descriptors (the spool may be used again; they are reopened). */
   async close(): Promise<void> {
     await Promise.all([this.queueSync.close(), this.failedSync.close()]);
@@ -418,7 +442,7 @@ async function writeDurably(path: string, content: string | Buffer): Promise<voi
  * (`{ ...draft, id }`) gave every envelope a hidden class of its own in V8: with a backlog of 10,000
  * queued messages that was ~4 MB of heap for shapes alone.
  */
-function newEnvelope(draft: EnvelopeDraft, id: string, receivedAt: Date, size: number, sha256: string): MessageEnvelope {
+function newEnvelope(draft: EnvelopeDraft, id: string, receivedAt: Date, size: number, sha256: string, headerMessageId: string | undefined): MessageEnvelope {
   const envelope: MessageEnvelope = {
     client: draft.client,
     helo: draft.helo,
@@ -430,5 +454,6 @@ function newEnvelope(draft: EnvelopeDraft, id: string, receivedAt: Date, size: n
     sha256,
   };
   if (draft.sendAs !== undefined) envelope.sendAs = draft.sendAs;
+  if (headerMessageId !== undefined) envelope.headerMessageId = headerMessageId;
   return envelope;
 }

@@ -66,6 +66,26 @@ export class SpoolHistory implements DeliveryHistoryStore {
     }
   }
 
+  /**
+   * An operator deleted the message from `where`: `event` closes its history, which goes to
+   * history/ (with its `accepted` event, the envelope being gone) and is kept like a done one's.
+   */
+  async retire(envelope: MessageEnvelope, where: 'queue' | 'failed', event: DeliveryEvent): Promise<void> {
+    await this.ensureDir();
+    const live = join(where === 'queue' ? this.queueDir : this.failedDir, envelope.id + HISTORY);
+    const earlier = (await readFile(live, 'utf8').catch(() => '')).trimEnd();
+    const hasAccepted = earlier.split('\n').some((line) => line.includes('"type":"accepted"'));
+    const lines = [...(hasAccepted ? [] : [JSON.stringify(acceptedEvent(envelope))]), ...(earlier ? [earlier] : []), JSON.stringify(event)];
+    await writeFile(join(this.historyDir, envelope.id + HISTORY), `${lines.join('\n')}\n`);
+    await unlink(live).catch(() => undefined);
+  }
+
+  /** Ids of the messages whose history is kept in history/ (done or deleted), any order. */
+  async archivedIds(): Promise<string[]> {
+    const names = await readdir(this.historyDir).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith(HISTORY)).map((n) => n.slice(0, -HISTORY.length));
+  }
+
   /** The message's events, oldest first, wherever the message is. */
   async read(id: string): Promise<DeliveryEvent[]> {
     const texts = await Promise.all([this.historyDir, this.failedDir, this.queueDir].map((dir) => readFile(join(dir, id + HISTORY), 'utf8').catch(() => '')));
@@ -133,6 +153,7 @@ export function acceptedEvent(envelope: MessageEnvelope): AcceptedEvent {
     size: envelope.size,
   };
   if (envelope.sendAs) event.sendAs = envelope.sendAs;
+  if (envelope.headerMessageId) event.headerMessageId = envelope.headerMessageId;
   return event;
 }
 
