@@ -13,10 +13,15 @@ import { Spool } from '../edge-agent/spool/spool.ts';
 import { spoolHistory } from '../edge-agent/spool/spoolHistory.ts';
 import { trace, traceQueryOf, traceSearch } from './trace.ts';
 import { resendFailed } from '../edge-agent/spool/operatorActions.ts';
+import { defaultConfigFiles } from './configFiles.ts';
+import { checkHealth } from './healthcheck.ts';
+import packageJson from '../package.json' with { type: 'json' };
 import { userInfo } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { stringify } from 'yaml';
 
 const USAGE = `Usage: smarthost <command> [--config FILE]
+       smarthost --version
 
 Commands:
   start          run the relay (SMTP intake, spool, delivery)
@@ -35,9 +40,13 @@ Commands:
                  case; options combine) and say what became of each
   failed         cloud mode: list the dead-letter queue with each message's reason
   redrive        cloud mode: move the dead-letter queue back to the mail queue
+  healthcheck    connect to the relay's SMTP port and read its greeting (exit 0 healthy, 1 not);
+                 the container image's HEALTHCHECK
 
 Options:
-  --config FILE  configuration file (default: ./smarthost.yaml when present, else built-in defaults)
+  --config FILE  configuration file (default: the first of ${defaultConfigFiles().map((file) => (isAbsolute(file) ? file : `./${file}`)).join(', ')}
+                 present, else built-in defaults)
+  --version      print the version
   --help         show this help
 `;
 
@@ -48,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
         'send-test': { type: 'string' },
         'message-id': { type: 'string' },
         from: { type: 'string' },
@@ -58,18 +68,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  if (parsed.values.version || parsed.positionals[0] === 'version') {
+    process.stdout.write(`smarthost ${packageJson.version} (Node.js ${process.version})\n`);
+    return 0;
+  }
   const [command = 'help'] = parsed.positionals;
   if (parsed.values.help || command === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!['start', 'worker', 'check-config', 'doctor', 'queue', 'resend', 'show', 'trace', 'failed', 'redrive'].includes(command)) {
+  if (!['start', 'worker', 'check-config', 'doctor', 'queue', 'resend', 'show', 'trace', 'failed', 'redrive', 'healthcheck'].includes(command)) {
     process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
     return 2;
   }
   let config: AgentConfig;
   try {
-    config = await loadConfig({ path: parsed.values.config });
+    config = await loadConfig({ path: parsed.values.config, defaultFiles: defaultConfigFiles() });
     if (command === 'start' || command === 'check-config') {
       checkReferencedFiles(config);
     }
@@ -108,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       return operatorCommand(async () => (await import('../edge-agent/cloud/cloudCommands.ts')).printDeadLetters(config, process.stdout));
     case 'redrive':
       return operatorCommand(async () => (await import('../edge-agent/cloud/cloudCommands.ts')).redrive(config, process.stdout));
+    case 'healthcheck':
+      return healthcheck(config);
     default:
       return run(config);
   }
@@ -132,6 +148,16 @@ async function run(config: AgentConfig): Promise<number> {
   await agent.stop(30_000);
   logger.flush();
   return 0;
+}
+
+async function healthcheck(config: AgentConfig): Promise<number> {
+  const result = await checkHealth(config);
+  if (result.healthy) {
+    process.stdout.write(`healthy: ${result.greeting}\n`);
+    return 0;
+  }
+  process.stderr.write(`unhealthy: ${result.reason}\n`);
+  return 1;
 }
 
 async function operatorCommand(run: () => Promise<void>): Promise<number> {

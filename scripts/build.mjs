@@ -3,9 +3,13 @@
 // through import() (the AWS SDK of cloud mode, the cloud commands) goes into chunks of its own
 // that a local relay never loads: about 18 MB less resident memory.
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { build } from 'esbuild';
 
-await rm('dist', { recursive: true, force: true });
+// Only what this build writes: dist/release/ (npm run release) stays.
+for (const output of ['chunks', 'smarthost.mjs', 'smarthost.mjs.map']) {
+  await rm(path.join('dist', output), { recursive: true, force: true });
+}
 await build({
   entryPoints: { smarthost: 'cli/main.ts' },
   outdir: 'dist',

@@ -12,12 +12,20 @@ export { ConfigError } from '../../config-toolkit/configError.ts';
 /** Looked up in the working directory when no path is given. */
 export const DEFAULT_CONFIG_FILE = 'smarthost.yaml';
 
+/** Where the Debian package and the container image put the configuration. */
+export const PACKAGED_CONFIG_FILE = '/etc/smarthost/smarthost.yaml';
+
 /** Keys of earlier versions: refused with their new name, so an old file is fixed rather than guessed at. */
 const RENAMED_KEYS: Record<string, string> = { 'queue.sqs.idempotencyTable': 'queue.sqs.ledgerTable' };
 
 export interface LoadConfigOptions {
   /** Explicit file (`--config`); relative to `cwd`. Must exist. */
   path?: string;
+  /**
+   * Without `path`: the files tried in order, relative to `cwd`; the first one that exists is
+   * read, and with none every key is at its default. `[DEFAULT_CONFIG_FILE]` unless given.
+   */
+  defaultFiles?: readonly string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -31,25 +39,27 @@ export interface LoadConfigFromTextOptions {
 }
 
 /**
- * The agent's configuration: `options.path`, else `./smarthost.yaml` when present, else the
- * embedded default (every key at its default: loopback only, mail written to the outbox).
- * Throws ConfigError listing every problem.
+ * The agent's configuration: `options.path`, else the first of `options.defaultFiles`
+ * (`./smarthost.yaml`) present, else the embedded default (every key at its default: loopback
+ * only, mail written to the outbox). Throws ConfigError listing every problem.
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<AgentConfig> {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
-  const file = path.resolve(cwd, options.path ?? DEFAULT_CONFIG_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENOENT' && options.path === undefined) {
-      return loadConfigFromText('', { env, baseDir: cwd });
+  const candidates = options.path === undefined ? (options.defaultFiles ?? [DEFAULT_CONFIG_FILE]) : [options.path];
+  for (const candidate of candidates) {
+    const file = path.resolve(cwd, candidate);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' && options.path === undefined) continue;
+      throw new ConfigError([`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(error)})`}`]);
     }
-    throw new ConfigError([`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(error)})`}`]);
+    return loadConfigFromText(text, { env, baseDir: path.dirname(file), source: file });
   }
-  return loadConfigFromText(text, { env, baseDir: path.dirname(file), source: file });
+  return loadConfigFromText('', { env, baseDir: cwd });
 }
 
 /** The same pipeline on text already in hand: YAML, `${ENV}` substitution, validation, path resolution. */

@@ -146,6 +146,17 @@ describe('loadConfig', () => {
     assert.equal(config.spool.dir, path.join(cwd, 'data/spool'));
   });
 
+  it('reads the first of defaultFiles that exists, relative paths against that file', async () => {
+    const cwd = path.join(dir, 'with-packaged-file');
+    await mkdir(path.join(cwd, 'etc-smarthost'), { recursive: true });
+    await writeFile(path.join(cwd, 'etc-smarthost', 'smarthost.yaml'), 'listen:\n  port: 2626\nspool:\n  dir: spool\n');
+    await writeFile(path.join(cwd, 'smarthost.yaml'), 'listen:\n  port: 25\n');
+    const config = await loadConfig({ cwd, env: {}, defaultFiles: ['missing.yaml', path.join(cwd, 'etc-smarthost', 'smarthost.yaml'), 'smarthost.yaml'] });
+    assert.equal(config.listen.port, 2626);
+    assert.equal(config.spool.dir, path.join(cwd, 'etc-smarthost', 'spool'));
+    assert.deepEqual(await loadConfig({ cwd, env: {}, defaultFiles: ['missing.yaml'] }), defaultsIn(cwd));
+  });
+
   it('refuses a renamed key with its new name', () => {
     const yaml = 'queue:\n  kind: sqs\n  sqs:\n    queueUrl: https://sqs.eu-west-1.amazonaws.com/123456789012/mail\n    bucket: mail-bodies\n    idempotencyTable: smarthost-ledger\n';
     assert.throws(

@@ -28,7 +28,15 @@ export const BUNDLE = fileURLToPath(new URL('../../dist/smarthost.mjs', import.m
 
 /** Runs `smarthost start` as a real process (from the sources, or `entry`) and waits until it listens. */
 export async function startAgentProcess(configPath: string, env: NodeJS.ProcessEnv = {}, entry = BIN): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [entry, 'start', '--config', configPath], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startAgentCommand(process.execPath, [entry, 'start', '--config', configPath], { env: { ...process.env, ...env } });
+}
+
+/**
+ * Runs a command that starts the agent (the single executable, say) and waits until it logs that
+ * it listens. `env` is the whole environment of the process.
+ */
+export async function startAgentCommand(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<AgentProcess> {
+  const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   const port = await new Promise<number>((resolve, reject) => {
@@ -51,7 +59,12 @@ export async function startAgentProcess(configPath: string, env: NodeJS.ProcessE
 
 /** Runs a CLI command to completion. */
 export async function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runCommand(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } });
+}
+
+/** Runs `command` to completion with exactly `options.env` as its environment. */
+export async function runCommand(command: string, args: string[], options: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# The relay as a container: the single executable (npm run release) on a distroless base with the
+# C and C++ runtime it links against, as a non-root user. Multi-arch:
+#   docker buildx build --platform linux/amd64,linux/arm64 -t smarthost .
+# Each platform's build stage runs on that platform (emulated where needed), so the executable
+# carries V8's code cache for its own CPU. BUILD_IMAGE and RUNTIME_IMAGE may name local stand-ins.
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN node scripts/release/release.mjs --out /out "$(node -p process.arch)" \
+ && cp "/out/smarthost-linux-$(node -p process.arch)" /out/smarthost \
+ && mkdir -p /out/state/spool /out/state/outbox
+
+FROM ${RUNTIME_IMAGE}
+COPY --from=build /out/smarthost /usr/bin/smarthost
+COPY packaging/container/smarthost.yaml /etc/smarthost/smarthost.yaml
+COPY --from=build --chown=65532:65532 /out/state /var/lib/smarthost
+USER 65532:65532
+WORKDIR /var/lib/smarthost
+ENV MALLOC_ARENA_MAX=2
+# Spool and outbox: mail accepted with a 250 lives here until delivered.
+VOLUME ["/var/lib/smarthost"]
+EXPOSE 2525
+# Connects to the SMTP port and reads the greeting (exit 0 on 220).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 CMD ["/usr/bin/smarthost", "healthcheck"]
+ENTRYPOINT ["/usr/bin/smarthost"]
+CMD ["start"]
