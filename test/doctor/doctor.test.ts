@@ -7,14 +7,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { agentConfigSchema, type AgentConfigInput } from '../../../edge-agent/config/agentConfigSchema.ts';
-import { runDoctor } from '../../../edge-agent/doctor/runDoctor.ts';
-import { DOCTOR_EXIT } from '../../../edge-agent/doctor/report.ts';
-import { main } from '../../../cli/cli.ts';
-import { CLIENT_ID, RELAY_MAILBOX, TENANT_ID, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../../testbed/helpers/exchangeOnlineRig.ts';
-import { REPLIES } from '../../../testbed/fakes/fakeExchangeOnline.ts';
-import { caPem, clientCert, clientKey, serverCert, serverKey } from '../../../testbed/fakes/tlsFixtures.ts';
-import type { UpstreamConfigInput } from '../../../delivery/upstreamConfig.ts';
+import { agentConfigSchema, type AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
+import { runDoctor } from '../../edge-agent/doctor/runDoctor.ts';
+import { DOCTOR_EXIT } from '../../edge-agent/doctor/report.ts';
+import { main } from '../../cli/cli.ts';
+import { CLIENT_ID, RELAY_MAILBOX, TENANT_ID, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { REPLIES } from '../../testbed/fakes/fakeExchangeOnline.ts';
+import { caPem, clientCert, clientKey, serverCert, serverKey } from '../../testbed/fakes/tlsFixtures.ts';
+import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
 
 class Capture extends Writable {
   text = '';
