@@ -5,7 +5,8 @@ import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
-import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
+import { RepeatedFailureGuard, type RepeatedFailure } from '../../delivery/repeatedFailureGuard.ts';
+import { nextRetryDelay, type RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import { SendRate } from '../../delivery/sendRate.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
@@ -65,7 +66,13 @@ export interface AttemptRecord {
  * The embedded mode's delivery loop: takes spooled messages oldest first, delivers them with the
  * shared delivery core, and records each outcome in the spool before acting on the next one.
  */
-export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }> {
+/** A message kept back without an attempt because its sender's last attempts all failed the same way. */
+export interface HeldUntriedRecord {
+  id: string;
+  reply: string;
+}
+
+export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 'held-untried': [HeldUntriedRecord] }> {
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -75,6 +82,9 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
   private readonly rate: SendRate | undefined;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly repeated = new RepeatedFailureGuard();
+  /** Per class (RepeatedFailureGuard.classOf): messages held untried, made due at once on release. */
+  private readonly heldUntried = new Map<string, Set<string>>();
 
   constructor(private readonly options: SpoolDeliveryLoopOptions) {
     super();
@@ -105,6 +115,8 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
           continue;
         }
         this.options.logger.info({ messageId: id }, 'picked up a message put back in the queue');
+        // Put back by the operator: they expect it tried, so its class is no longer held.
+        this.releaseClass(RepeatedFailureGuard.classOf(envelope));
         this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0);
       }
     }
@@ -328,6 +340,14 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     const stored = fresh ? undefined : await spool.readState(envelope.id);
     const state: DeliveryState = stored ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
     const rcptTo = state.pendingRcpts ?? envelope.rcptTo;
+    const sendClass = RepeatedFailureGuard.classOf(envelope);
+    // Messages tried before keep their own schedule: they are the probes whose success releases the rest.
+    const holding = state.attempts === 0 ? this.repeated.holding(sendClass) : undefined;
+    if (holding) {
+      await this.holdUntried(envelope, state, sendClass, holding);
+      return;
+    }
+    this.heldUntried.get(sendClass)?.delete(envelope.id);
     const startedAt = new Date();
     const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox }, submitter, logger);
     const settled = settleAttempt({
@@ -348,6 +368,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     state.deliveredRcpts = progress.delivered;
     state.rejectedRcpts = progress.refused.map((r) => ({ rcpt: r.rcpt, reply: r.reply }));
     const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply, event, size: envelope.size });
+    if (this.repeated.record(sendClass, event)) this.releaseHeld(sendClass);
     if (decision.action === 'done' && progress.refused.length === 0) {
       await this.keepHistory(envelope.id, () => history?.archive(envelope, [event], { hadLive: !fresh }));
       await spool.remove(envelope, { hasState: !fresh });
@@ -394,5 +415,39 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord] }
     }
     this.wait(envelope, dueAt);
     record('retry', event.reply);
+  }
+
+  /** Keeps a message of a class whose last attempts all failed the same way, without sending it into the upstream. */
+  private async holdUntried(envelope: MessageEnvelope, state: DeliveryState, sendClass: string, run: RepeatedFailure): Promise<void> {
+    const at = new Date(Date.now() + nextRetryDelay(this.options.policy, 1, 'config')).toISOString();
+    state.lastError = run.reply;
+    state.nextAttemptAt = at;
+    if (run.operatorAction) state.operatorAction = run.operatorAction;
+    await this.options.spool.writeState(envelope.id, state);
+    let held = this.heldUntried.get(sendClass);
+    if (!held) this.heldUntried.set(sendClass, (held = new Set()));
+    held.add(envelope.id);
+    this.options.logger.warn(
+      { messageId: envelope.id, sendAs: sendClass, repeated: run.count, reply: run.reply },
+      `held without trying: the last ${run.count} messages as this sender failed the same way; it goes out once one of them is delivered or the operator resends`,
+    );
+    this.wait(envelope, Date.parse(at));
+    // Not an attempt: metrics and the console count attempts from 'attempt' only.
+    this.emit('held-untried', { id: envelope.id, reply: run.reply });
+  }
+
+  private releaseClass(sendClass: string): void {
+    if (this.repeated.release(sendClass)) this.releaseHeld(sendClass);
+  }
+
+  /** The held messages of a class become due now; pump() (after the current attempt) starts them. */
+  private releaseHeld(sendClass: string): void {
+    const held = this.heldUntried.get(sendClass);
+    this.heldUntried.delete(sendClass);
+    for (const id of held ?? []) {
+      const item = this.pending.get(id);
+      if (item) item.dueAt = 0;
+    }
+    this.options.logger.info({ sendAs: sendClass, released: held?.size ?? 0 }, 'a message as this sender went out: releasing the ones held behind it');
   }
 }

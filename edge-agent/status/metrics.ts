@@ -85,7 +85,7 @@ export class AgentMetrics {
     intake.on('refused', (reason) => this.refused.inc({ reason }));
   }
 
-  observeLoop(loop: EventEmitter<{ attempt: [AttemptRecord] }>): void {
+  observeLoop(loop: { on(event: 'attempt', listener: (record: AttemptRecord) => void): unknown }): void {
     loop.on('attempt', (record) => {
       const { event } = record;
       this.latency.observe(event.durationMs / 1000);

@@ -41,7 +41,7 @@ export class RelayActivity {
     });
   }
 
-  observeLoop(loop: EventEmitter<{ attempt: [AttemptRecord] }>): void {
+  observeLoop(loop: { on(event: 'attempt', listener: (record: AttemptRecord) => void): unknown }): void {
     loop.on('attempt', (record) => this.attempted(record.event));
   }
 

@@ -43,5 +43,15 @@ export async function checkAuth(report: DoctorReport, session: SmtpSession, upst
         `(${sp} is the token's oid: the Enterprise Application's object id; Get-ServicePrincipal | fl shows what is registered)`,
     );
   }
+  if (auth.type === 'oauth2' && /^535 5\.7\.139\b/.test(final.text)) {
+    // With a token this is not basic auth being off: SMTP AUTH itself is off for the mailbox or tenant.
+    report.fail(
+      'auth',
+      `${command} as ${auth.user} refused: ${final.text}: SMTP AUTH is disabled for the mailbox or the tenant, or an authentication policy blocks it`,
+      `in Exchange Online PowerShell: Set-CASMailbox -Identity ${auth.user} -SmtpClientAuthenticationDisabled $false ` +
+        '(or for the tenant: Set-TransportConfig -SmtpClientAuthenticationDisabled $false); if an authentication policy applies, Get-CASMailbox ' +
+        `${auth.user} | fl AuthenticationPolicy and allow SMTP in it (Set-AuthenticationPolicy -AllowBasicAuthSmtp only matters for AUTH LOGIN)`,
+    );
+  }
   report.fail('auth', `${command} as ${auth.user} refused: ${final.text}`, c.operatorAction);
 }
