@@ -136,6 +136,18 @@ const RULES: readonly Rule[] = [
       'the block lifts on its own and support cannot lift it; until then the relay sends nothing on this mailbox',
   },
   {
+    // High Volume Email accounts send to the tenant's own recipients only.
+    reply: /^550 5\.5\.105\b/,
+    kind: 'permanent',
+    reason: 'High Volume Email sends to internal recipients only; this recipient is outside the tenant',
+  },
+  {
+    // HVE refuses a token close to expiry; the provider renews 10 minutes ahead, so a retry gets a fresh one.
+    reply: /^501 5\.5\.127\b/,
+    kind: 'transient',
+    reason: 'High Volume Email refused a token close to expiry; the next attempt uses a renewed token',
+  },
+  {
     reply: /SubmissionQuotaExceeded/i,
     kind: 'transient',
     throttled: true,

@@ -1,4 +1,7 @@
+import { CLOUD_PRESETS } from './cloudPresets.ts';
 import { readPem } from './pem.ts';
+import { GraphSubmitter } from './graph/graphSubmitter.ts';
+import type { Submitter } from './smtp/submission.ts';
 import { SmtpSubmitter } from './smtp/smtpSubmitter.ts';
 import { MsalTokenProvider } from './token/tokenProvider.ts';
 import type { UpstreamConfig } from './upstreamConfig.ts';
@@ -10,9 +13,14 @@ import type { UpstreamConfig } from './upstreamConfig.ts';
  * starts submissions no faster than `upstream.rateLimit.perMinute` itself (the spool delivery
  * loop), so the submitter does not count them a second time.
  */
-export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, callerLimitsRate = false): { submitter: SmtpSubmitter; mailbox: string | undefined } {
+export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, callerLimitsRate = false): { submitter: Submitter; mailbox: string | undefined } {
   const ca = upstream.ca ? readPem(upstream.ca) : undefined;
   const auth = upstream.auth;
+  if (upstream.route === 'graph' && auth.type === 'oauth2') {
+    const tokens = new MsalTokenProvider({ tenantId: auth.tenantId, clientId: auth.clientId, clientSecret: auth.clientSecret, certificate: auth.certificate, authority: auth.authority, scope: auth.scope, ca });
+    const submitter = new GraphSubmitter({ baseUrl: upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl, mailbox: auth.user, tokens, saveToSentItems: upstream.graph?.saveToSentItems ?? true, timeoutMs: upstream.timeouts.socket, appId: auth.clientId });
+    return { submitter, mailbox: auth.user };
+  }
   const submitter = new SmtpSubmitter({
     host: upstream.host,
     port: upstream.port,

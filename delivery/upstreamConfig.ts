@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { configErrorMap, formatConfigIssues, isRecord, quoteValue, type ConfigParseResult } from '../config-toolkit/configProblems.ts';
 import { durationSchema, integerSchema, isInlinePem, pemOrPathSchema } from '../config-toolkit/fieldSchemas.ts';
 import { maskPathInPlace } from '../config-toolkit/secretMask.ts';
+import { CLOUD_PRESETS, CLOUD_PRESET_NAMES } from './cloudPresets.ts';
 
 /**
  * The `upstream` block: where and how delivered mail is submitted. The agent reads it from YAML and
@@ -97,8 +98,36 @@ export const upstreamAuthSchema = z.discriminatedUnion('type', [oauth2AuthSchema
   },
 });
 
-export const upstreamConfigSchema = z
+/**
+ * `preset` fills host, auth.authority and auth.scope (SMTP, or Graph with route graph) and
+ * graph.baseUrl where the block leaves them out; every value given wins.
+ */
+function applyPreset(input: unknown): unknown {
+  if (!isRecord(input) || typeof input.preset !== 'string' || !(input.preset in CLOUD_PRESETS)) return input;
+  const preset = CLOUD_PRESETS[input.preset as keyof typeof CLOUD_PRESETS];
+  const graphRoute = input.route === 'graph';
+  const auth = isRecord(input.auth) && input.auth.type === 'oauth2'
+    ? { authority: preset.authority, scope: graphRoute ? preset.graphScope : preset.smtpScope, ...input.auth }
+    : input.auth;
+  const graph = graphRoute ? { baseUrl: preset.graphBaseUrl, ...(isRecord(input.graph) ? input.graph : {}) } : input.graph;
+  return { host: preset.host, ...input, auth, ...(graph === undefined ? {} : { graph }) };
+}
+
+const graphRouteSchema = z
   .strictObject({
+    /** Graph's root, e.g. https://graph.microsoft.us; the client accepts any (tests, proxies). */
+    baseUrl: z.url().default(CLOUD_PRESETS.worldwide.graphBaseUrl),
+    saveToSentItems: z.boolean().default(true),
+  })
+  .optional();
+
+const upstreamObjectSchema = z
+  .strictObject({
+    preset: z.enum(CLOUD_PRESET_NAMES).optional(),
+    /** smtp: SMTP AUTH submission; graph: Microsoft Graph sendMail as auth.user (oauth2 only). */
+    // Absent means smtp, so existing blocks parse to what they did.
+    route: z.enum(['smtp', 'graph']).optional(),
+    graph: graphRouteSchema,
     host: hostSchema,
     port: integerSchema(1, 65535).default(587),
     /** starttls never falls back to plain text when the server does not offer it. */
@@ -124,6 +153,9 @@ export const upstreamConfigSchema = z
   })
   .superRefine(
     (upstream: unknown, ctx) => {
+      if (isRecord(upstream) && upstream.route === 'graph' && isRecord(upstream.auth) && upstream.auth.type !== 'oauth2') {
+        ctx.addIssue({ code: 'custom', path: ['auth', 'type'], message: 'route graph needs oauth2 (an app with the Mail.Send application permission)' });
+      }
       if (!isRecord(upstream) || upstream.security !== 'none' || !isRecord(upstream.auth)) return;
       if (upstream.auth.type === 'oauth2' || upstream.auth.type === 'basic') {
         ctx.addIssue({
@@ -136,8 +168,10 @@ export const upstreamConfigSchema = z
     { when: () => true },
   );
 
+export const upstreamConfigSchema = z.preprocess(applyPreset, upstreamObjectSchema);
+
 export type UpstreamConfig = z.output<typeof upstreamConfigSchema>;
-export type UpstreamConfigInput = z.input<typeof upstreamConfigSchema>;
+export type UpstreamConfigInput = z.input<typeof upstreamObjectSchema>;
 export type UpstreamAuthConfig = UpstreamConfig['auth'];
 export type OAuth2AuthConfig = Extract<UpstreamAuthConfig, { type: 'oauth2' }>;
 export type BasicAuthConfig = Extract<UpstreamAuthConfig, { type: 'basic' }>;

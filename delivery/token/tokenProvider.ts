@@ -5,7 +5,8 @@ import { TokenUnavailableError } from '../errors.ts';
 import { HttpsNetworkClient } from './httpsNetworkClient.ts';
 
 export const EXCHANGE_ONLINE_SCOPE = 'https://outlook.office365.com/.default';
-const RENEW_BEFORE_MS = 5 * 60_000;
+/** HVE refuses tokens close to expiry (`501 5.5.127 ... Token will expire soon`): renew at least 10 minutes ahead. */
+export const RENEW_BEFORE_MS = 10 * 60_000;
 
 export interface AccessTokenProvider {
   /** A valid bearer token for Exchange Online, from cache while it has time left. */
@@ -81,14 +82,15 @@ export class MsalTokenProvider implements AccessTokenProvider {
   private async acquire(): Promise<string> {
     let result;
     try {
-      result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope] });
+      // Once a token was cached, MSAL would hand the same one back until its own 5-minute margin.
+      result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope], ...(this.cached ? { forceRefresh: true } : {}) });
     } catch (error) {
       throw TokenUnavailableError.from(error);
     }
     if (!result?.accessToken) {
       throw new TokenUnavailableError('the token authority returned no access token', false);
     }
-    // Renewed through MSAL five minutes before it expires (what MSAL itself does with its cache).
+    // Renewed ten minutes before it expires, past MSAL's own five-minute margin: forceRefresh makes MSAL fetch a new one.
     const expiresAt = result.expiresOn?.getTime() ?? 0;
     this.cached = { token: result.accessToken, renewAt: expiresAt - RENEW_BEFORE_MS };
     return result.accessToken;
