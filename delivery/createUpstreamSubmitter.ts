@@ -4,7 +4,7 @@ import { GraphSubmitter } from './graph/graphSubmitter.ts';
 import type { Submitter } from './smtp/submission.ts';
 import { SmtpSubmitter } from './smtp/smtpSubmitter.ts';
 import { MsalTokenProvider } from './token/tokenProvider.ts';
-import type { UpstreamConfig } from './upstreamConfig.ts';
+import type { OAuth2AuthConfig, UpstreamConfig } from './upstreamConfig.ts';
 
 /**
  * Builds the SMTP submitter for an `upstream` block; the one place config meets the client.
@@ -13,11 +13,24 @@ import type { UpstreamConfig } from './upstreamConfig.ts';
  * starts submissions no faster than `upstream.rateLimit.perMinute` itself (the spool delivery
  * loop), so the submitter does not count them a second time.
  */
+/** The token client for an upstream's oauth2 block: delivery and `smarthost doctor` ask the same one. */
+export function tokenProviderFor(auth: OAuth2AuthConfig, ca: string | undefined): MsalTokenProvider {
+  return new MsalTokenProvider({
+    tenantId: auth.tenantId,
+    clientId: auth.clientId,
+    clientSecret: auth.clientSecret,
+    certificate: auth.certificate,
+    authority: auth.authority,
+    scope: auth.scope,
+    ca,
+  });
+}
+
 export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, callerLimitsRate = false): { submitter: Submitter; mailbox: string | undefined } {
   const ca = upstream.ca ? readPem(upstream.ca) : undefined;
   const auth = upstream.auth;
   if (upstream.route === 'graph' && auth.type === 'oauth2') {
-    const tokens = new MsalTokenProvider({ tenantId: auth.tenantId, clientId: auth.clientId, clientSecret: auth.clientSecret, certificate: auth.certificate, authority: auth.authority, scope: auth.scope, ca });
+    const tokens = tokenProviderFor(auth, ca);
     const submitter = new GraphSubmitter({ baseUrl: upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl, mailbox: auth.user, tokens, saveToSentItems: upstream.graph?.saveToSentItems ?? true, timeoutMs: upstream.timeouts.socket, appId: auth.clientId });
     return { submitter, mailbox: auth.user };
   }
@@ -36,15 +49,7 @@ export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, 
         ? {
             type: 'oauth2',
             user: auth.user,
-            tokens: new MsalTokenProvider({
-              tenantId: auth.tenantId,
-              clientId: auth.clientId,
-              clientSecret: auth.clientSecret,
-              certificate: auth.certificate,
-              authority: auth.authority,
-              scope: auth.scope,
-              ca,
-            }),
+            tokens: tokenProviderFor(auth, ca),
           }
         : auth.type === 'basic'
           ? { type: 'basic', user: auth.user, password: auth.password }

@@ -1,4 +1,4 @@
-import { MsalTokenProvider } from '../../../delivery/token/tokenProvider.ts';
+import { tokenProviderFor } from '../../../delivery/createUpstreamSubmitter.ts';
 import type { OAuth2AuthConfig } from '../../../delivery/upstreamConfig.ts';
 import { diagnoseAadsts } from '../aadstsFixes.ts';
 import type { DoctorReport } from '../report.ts';
@@ -16,15 +16,7 @@ export interface TokenResult {
 
 /** Requests a token through the same MSAL client delivery uses and checks what it grants. */
 export async function checkToken(report: DoctorReport, auth: OAuth2AuthConfig, ca: string | undefined): Promise<TokenResult> {
-  const provider = new MsalTokenProvider({
-    tenantId: auth.tenantId,
-    clientId: auth.clientId,
-    clientSecret: auth.clientSecret,
-    certificate: auth.certificate,
-    authority: auth.authority,
-    scope: auth.scope,
-    ca,
-  });
+  const provider = tokenProviderFor(auth, ca);
   let token: string;
   try {
     token = await provider.getToken();
