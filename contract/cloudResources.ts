@@ -34,6 +34,35 @@ export const QUEUE_RETENTION_DAYS = 14;
  */
 export const QUEUE_HOLD_LIMIT_MS = (QUEUE_RETENTION_DAYS - 1) * 24 * 3600 * 1000;
 
+/**
+ * One delivery function invocation's limit (the CDK app sets the function's timeout to it): a batch
+ * of up to 10 messages of up to 35 MB each over one SMTP connection.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = 300;
+
+/** The queue's visibility timeout is at least this many times the function timeout (AWS guidance). */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/**
+ * How far a claim reaches past the end of the work that holds it: the Lambda's ledger lease and
+ * visibility reach this far past the invocation's deadline, so a claim never lapses while the
+ * function may still run, and a timed-out invocation's messages come back soon after.
+ */
+export const CLAIM_MARGIN_MS = 60_000;
+
+/** The Lambda's ledger lease: the function timeout plus the margin. */
+export const FUNCTION_LEASE_MS = FUNCTION_TIMEOUT_SECONDS * 1000 + CLAIM_MARGIN_MS;
+
+/**
+ * While a record is delivered, its visibility and ledger lease are extended this many times per
+ * window (every third of the shorter of the two, like bbc/sqs-consumer's heartbeatInterval below
+ * its visibilityTimeout): two beats may fail or run late before the claim lapses.
+ */
+export const HEARTBEATS_PER_WINDOW = 3;
+
+/** SQS's longest visibility timeout, in seconds. */
+export const MAX_VISIBILITY_SECONDS = 12 * 3600;
+
 /** S3 key prefix under which the agent puts bodies too large for an SQS message. */
 export const INCOMING_PREFIX = 'incoming/';
 
@@ -47,6 +76,8 @@ export const DELIVERY_METRICS = {
   throttled: 'Throttled',
   latency: 'DeliveryLatency',
   bytes: 'BytesDelivered',
+  /** A message held for the operator (needs-operator failure, retried on the slow schedule). */
+  heldForOperator: 'HeldForOperator',
 } as const;
 export const FAILURE_CLASS_DIMENSION = 'FailureClass';
 export const SERVICE_DIMENSION = 'service';

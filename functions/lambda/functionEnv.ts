@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import { FUNCTION_ENV, FUNCTION_LEASE_MS } from '../../contract/cloudResources.ts';
 
 export interface FunctionEnv {
   queueUrl: string;
@@ -12,9 +12,6 @@ export interface FunctionEnv {
   /** Claims last as long as the function may run, plus a margin. */
   leaseMs: number;
 }
-
-/** The function's timeout (5 minutes, set by the deployment) plus a minute. */
-const LEASE_MS = 6 * 60_000;
 
 /** Thrown at cold start when the deployment left out or mangled a variable; names each one. */
 export class FunctionEnvError extends Error {
@@ -54,6 +51,6 @@ export function readFunctionEnv(env: NodeJS.ProcessEnv): FunctionEnv {
     failureNoticeTo: v[FUNCTION_ENV.failureNoticeTo] as string | undefined,
     secretTtlSeconds: v[FUNCTION_ENV.secretTtlSeconds] as number,
     instances: v[FUNCTION_ENV.instances] as number,
-    leaseMs: LEASE_MS,
+    leaseMs: FUNCTION_LEASE_MS,
   };
 }

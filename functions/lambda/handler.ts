@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { DELIVERY_METRICS, DELIVERY_METRICS_NAMESPACE, FAILURE_CLASS_DIMENSION, FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import { CLAIM_MARGIN_MS, DELIVERY_METRICS, DELIVERY_METRICS_NAMESPACE, FAILURE_CLASS_DIMENSION } from '../../contract/cloudResources.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { SecretUpstreamSubmitter } from '../../delivery/secretUpstreamSubmitter.ts';
 import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
@@ -56,6 +56,9 @@ const deliveryMetrics: DeliveryMetrics = {
     metrics.addMetric(DELIVERY_METRICS.retried, MetricUnit.Count, 1);
     if (throttled) metrics.addMetric(DELIVERY_METRICS.throttled, MetricUnit.Count, 1);
   },
+  heldForOperator() {
+    metrics.addMetric(DELIVERY_METRICS.heldForOperator, MetricUnit.Count, 1);
+  },
 };
 
 const deps = createDeliveryDeps({
@@ -67,18 +70,27 @@ const deps = createDeliveryDeps({
   metrics: deliveryMetrics,
   logger: deliveryLogger,
   leaseMs: env.leaseMs,
+  visibilityMs: env.leaseMs,
   failureNoticeTo: env.failureNoticeTo,
 });
 
-async function recordHandler(record: SQSRecord): Promise<void> {
-  await handleQueueRecord(
-    { messageId: record.messageId, body: record.body, receiptHandle: record.receiptHandle, receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1 },
-    { ...deps, logger: recordLogger(record.messageId) },
-  );
+/**
+ * The records of one invocation: their claims (visibility and ledger lease, held by the heartbeat)
+ * reach at most CLAIM_MARGIN_MS past the invocation's deadline, so a function that times out
+ * leaves no claim hiding its messages for longer than that.
+ */
+function recordHandlerFor(claimDeadline: number): (record: SQSRecord) => Promise<void> {
+  return async (record) => {
+    await handleQueueRecord(
+      { messageId: record.messageId, body: record.body, receiptHandle: record.receiptHandle, receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1 },
+      { ...deps, logger: recordLogger(record.messageId), claimDeadline },
+    );
+  };
 }
 
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
+  const recordHandler = recordHandlerFor(Date.now() + context.getRemainingTimeInMillis() + CLAIM_MARGIN_MS);
   try {
     // A batch where every record waits for a retry is normal here, not a function error.
     return await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });

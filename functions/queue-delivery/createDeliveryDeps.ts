@@ -25,6 +25,8 @@ export interface DeliveryDepsOptions {
   metrics: DeliveryMetrics;
   logger: DeliveryLogger;
   leaseMs: number;
+  /** How long each heartbeat hides a message being delivered. @default leaseMs */
+  visibilityMs?: number;
   failureNoticeTo?: string;
   policy?: RetryPolicy;
   aws?: { sqs?: SQSClient; s3?: S3Client; dynamo?: DynamoDBClient };
@@ -49,6 +51,7 @@ export function createDeliveryDeps(options: DeliveryDepsOptions): QueueRecordDep
     logger: options.logger,
     policy: options.policy ?? DEFAULT_RETRY_POLICY,
     leaseMs: options.leaseMs,
+    ...(options.visibilityMs === undefined ? {} : { visibilityMs: options.visibilityMs }),
     failureNoticeTo: options.failureNoticeTo,
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { LEDGER_KEY, LEDGER_TTL_ATTRIBUTE } from '../../contract/cloudResources.ts';
@@ -5,6 +6,16 @@ import type { DeliveryEvent, DeliveryHistoryStore, RecipientReply } from '../../
 
 /** The ledger item's list of events, one JSON string each. */
 const HISTORY_ATTRIBUTE = 'history';
+/** Who holds the lease: a fresh token per claim, so only its holder extends, settles or releases it. */
+const OWNER_ATTRIBUTE = 'leaseOwner';
+
+/** The claim is no longer this holder's: its lease ran out and another invocation claimed the message. */
+export class LeaseLostError extends Error {
+  constructor(readonly messageId: string) {
+    super(`the ledger lease on message ${messageId} is held by another invocation`);
+    this.name = 'LeaseLostError';
+  }
+}
 
 /**
  * Events a ledger item keeps: the first and the latest. ~100 receives at most reach one message
@@ -38,7 +49,21 @@ export type ClaimResult =
    * This invocation may deliver; these recipients already have the message. `attempts` counts
    * this one (a claim is an attempt; a busy redelivery claims nothing and counts nothing).
    */
-  | { status: 'claimed'; deliveredRcpts: string[]; attempts: number; refused: RecipientReply[]; history: DeliveryEvent[] }
+  | {
+      status: 'claimed';
+      /** This claim's token: extendLease, recordSettlement and release act only while it holds. */
+      owner: string;
+      deliveredRcpts: string[];
+      /**
+       * The recipients still owed the message as the last settled attempt left them (the deferred
+       * ones of a retry, the refused ones of a dead letter, which a redrive sends to); absent
+       * before the first settled attempt: all of the envelope's.
+       */
+      pendingRcpts?: string[];
+      attempts: number;
+      refused: RecipientReply[];
+      history: DeliveryEvent[];
+    }
   /** Every recipient has it: a redelivery of a finished message. */
   | { status: 'done' }
   /** Another invocation is delivering it right now. */
@@ -61,16 +86,18 @@ export class DeliveryLedger {
   ) {}
 
   async claim(id: string, leaseMs: number, now = Date.now()): Promise<ClaimResult> {
+    const owner = randomUUID();
     try {
       const result = await this.dynamo.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: { [LEDGER_KEY]: { S: id } },
-          UpdateExpression: 'SET #lease = :until, #ttl = :ttl, #attempts = if_not_exists(#attempts, :zero) + :one',
+          UpdateExpression: 'SET #lease = :until, #owner = :owner, #ttl = :ttl, #attempts = if_not_exists(#attempts, :zero) + :one',
           ConditionExpression: 'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease < :now)',
-          ExpressionAttributeNames: { '#lease': 'leaseUntil', '#ttl': LEDGER_TTL_ATTRIBUTE, '#attempts': 'attempts', '#done': 'doneAt' },
+          ExpressionAttributeNames: { '#lease': 'leaseUntil', '#owner': OWNER_ATTRIBUTE, '#ttl': LEDGER_TTL_ATTRIBUTE, '#attempts': 'attempts', '#done': 'doneAt' },
           ExpressionAttributeValues: {
             ':until': { N: String(now + leaseMs) },
+            ':owner': { S: owner },
             ':now': { N: String(now) },
             ':ttl': { N: String(Math.floor(now / 1000) + this.retentionSeconds) },
             ':zero': { N: '0' },
@@ -80,9 +107,12 @@ export class DeliveryLedger {
         }),
       );
       const item = result.Attributes ?? {};
+      const pendingRcpts = parseJson<string[]>(item.pendingRcpts?.S);
       return {
         status: 'claimed',
+        owner,
         deliveredRcpts: item.deliveredRcpts?.SS ?? [],
+        ...(pendingRcpts ? { pendingRcpts } : {}),
         attempts: Number(item.attempts?.N ?? '1'),
         refused: parseJson<RecipientReply[]>(item.refusedRcpts?.S) ?? [],
         history: eventsOf(item),
@@ -93,6 +123,41 @@ export class DeliveryLedger {
       }
       const item = await this.dynamo.send(new GetItemCommand({ TableName: this.table, Key: { [LEDGER_KEY]: { S: id } }, ConsistentRead: true }));
       return item.Item?.doneAt ? { status: 'done' } : { status: 'busy' };
+    }
+  }
+
+  /**
+   * Moves the lease's end to `until` while `owner` still holds it (the heartbeat).
+   * @throws LeaseLostError when another claim took the message over
+   */
+  async extendLease(id: string, owner: string, until: number): Promise<void> {
+    await this.asOwner(id, owner, {
+      UpdateExpression: 'SET #lease = :until',
+      ExpressionAttributeNames: { '#lease': 'leaseUntil' },
+      ExpressionAttributeValues: { ':until': { N: String(until) } },
+    });
+  }
+
+  /** An update that applies only while `owner` holds the lease. */
+  private async asOwner(
+    id: string,
+    owner: string,
+    update: { UpdateExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> },
+  ): Promise<void> {
+    try {
+      await this.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { [LEDGER_KEY]: { S: id } },
+          ...update,
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#owner': OWNER_ATTRIBUTE },
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':owner': { S: owner } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new LeaseLostError(id);
+      throw error;
     }
   }
 
@@ -112,22 +177,21 @@ export class DeliveryLedger {
   }
 
   /**
-   * Records a settled attempt while the claim is held: the message's history (bounded to
-   * LEDGER_HISTORY_EVENTS: the first and the latest) and the recipients refused so far.
+   * Records a settled attempt while `owner` holds the claim: the message's history (bounded to
+   * LEDGER_HISTORY_EVENTS: the first and the latest), the recipients refused so far and those
+   * still owed the message.
+   * @throws LeaseLostError when another claim took the message over: this attempt settles nothing
    */
-  async recordSettlement(id: string, settlement: { history: DeliveryEvent[]; refused: RecipientReply[] }): Promise<void> {
-    await this.dynamo.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: { [LEDGER_KEY]: { S: id } },
-        UpdateExpression: 'SET #history = :history, refusedRcpts = :refused',
-        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE },
-        ExpressionAttributeValues: {
-          ':history': { L: boundedHistory(settlement.history).map((event) => ({ S: JSON.stringify(event) })) },
-          ':refused': { S: JSON.stringify(settlement.refused) },
-        },
-      }),
-    );
+  async recordSettlement(id: string, owner: string, settlement: { history: DeliveryEvent[]; refused: RecipientReply[]; pending: string[] }): Promise<void> {
+    await this.asOwner(id, owner, {
+      UpdateExpression: 'SET #history = :history, refusedRcpts = :refused, pendingRcpts = :pending',
+      ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE },
+      ExpressionAttributeValues: {
+        ':history': { L: boundedHistory(settlement.history).map((event) => ({ S: JSON.stringify(event) })) },
+        ':refused': { S: JSON.stringify(settlement.refused) },
+        ':pending': { S: JSON.stringify(settlement.pending) },
+      },
+    });
   }
 
   /**
@@ -158,21 +222,29 @@ export class DeliveryLedger {
       new UpdateItemCommand({
         TableName: this.table,
         Key: { [LEDGER_KEY]: { S: id } },
-        UpdateExpression: 'SET doneAt = :now REMOVE leaseUntil',
+        UpdateExpression: 'SET doneAt = :now REMOVE leaseUntil, leaseOwner',
         ExpressionAttributeValues: { ':now': { N: String(now) } },
       }),
     );
   }
 
-  /** Gives the message up for another attempt (retry or dead-letter), keeping its progress. */
-  async release(id: string): Promise<void> {
-    await this.dynamo.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: { [LEDGER_KEY]: { S: id } },
-        UpdateExpression: 'REMOVE leaseUntil',
-      }),
-    );
+  /**
+   * Gives the message up for another attempt (retry or dead-letter), keeping its progress; only
+   * while `owner` holds the lease (a lapsed claim must not free another invocation's). With
+   * `notAnAttempt`, the claim is not counted: nothing was submitted (the body could not be read).
+   * @returns false when the lease was no longer `owner`'s
+   */
+  async release(id: string, owner: string, options: { notAnAttempt?: boolean } = {}): Promise<boolean> {
+    try {
+      await this.asOwner(id, owner, {
+        UpdateExpression: options.notAnAttempt ? 'REMOVE leaseUntil, #owner ADD attempts :minusOne' : 'REMOVE leaseUntil, #owner',
+        ...(options.notAnAttempt ? { ExpressionAttributeValues: { ':minusOne': { N: '-1' } } } : {}),
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof LeaseLostError) return false;
+      throw error;
+    }
   }
 }
 

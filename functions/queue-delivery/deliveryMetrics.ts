@@ -5,10 +5,13 @@ export interface DeliveryMetrics {
   delivered(latencyMs: number, bytes: number): void;
   failed(kind: FailureKind | 'malformed'): void;
   retried(throttled: boolean): void;
+  /** A message held for the operator: retried on the slow schedule until the cause is fixed. */
+  heldForOperator(): void;
 }
 
 export const noMetrics: DeliveryMetrics = {
   delivered() {},
   failed() {},
   retried() {},
+  heldForOperator() {},
 };

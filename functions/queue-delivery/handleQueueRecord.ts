@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { QueueMessage } from '../../contract/queueMessage.ts';
 import { parseQueueMessage, QueueMessageError } from '../../contract/queueMessage.ts';
-import { QUEUE_HOLD_LIMIT_MS } from '../../contract/cloudResources.ts';
+import { MAX_VISIBILITY_SECONDS, QUEUE_HOLD_LIMIT_MS } from '../../contract/cloudResources.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
@@ -9,19 +9,28 @@ import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import { bodyCheckFailure, type BodyStore } from './bodyStore.ts';
+import { ClaimHeartbeat } from './claimHeartbeat.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
-import type { DeliveryLedger } from './deliveryLedger.ts';
+import { LeaseLostError, type DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
 import { failureNotice, sendFailureNotice } from './failureNotice.ts';
-
-/** SQS's longest visibility timeout: a retry further away waits this long, then again. */
-const MAX_VISIBILITY_SECONDS = 12 * 3600;
 
 /** The message goes back to the queue; its visibility timeout already says when it comes back. */
 export class RetryLaterError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'RetryLaterError';
+  }
+}
+
+/**
+ * The claim lapsed while the record was delivered and another invocation holds it now: this one
+ * settles nothing (the holder does); the message comes back when its visibility ends.
+ */
+export class ClaimLostError extends RetryLaterError {
+  constructor(messageId: string) {
+    super(`message ${messageId}: another invocation holds its claim now; this attempt did not settle it`);
+    this.name = 'ClaimLostError';
   }
 }
 
@@ -44,8 +53,15 @@ export interface QueueRecordDeps {
   metrics: DeliveryMetrics;
   logger: DeliveryLogger;
   policy: RetryPolicy;
-  /** How long a claim keeps other invocations off the message; at least the function timeout. */
+  /**
+   * How long a claim keeps other invocations off the message; the heartbeat moves its end this
+   * far ahead while the record is delivered.
+   */
   leaseMs: number;
+  /** How long each heartbeat hides the message again. @default leaseMs */
+  visibilityMs?: number;
+  /** Epoch ms no claim reaches beyond (the Lambda: its invocation's deadline plus CLAIM_MARGIN_MS). */
+  claimDeadline?: number;
   /** Where a short non-delivery notice goes for each failed message, if anywhere. */
   failureNoticeTo?: string;
 }
@@ -70,7 +86,9 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     return 'dead-lettered';
   }
   const { envelope } = message;
-  const claim = await ledger.claim(envelope.id, deps.leaseMs);
+  const claimNow = Date.now();
+  const leaseMs = deps.claimDeadline === undefined ? deps.leaseMs : Math.max(0, Math.min(deps.leaseMs, deps.claimDeadline - claimNow));
+  const claim = await ledger.claim(envelope.id, leaseMs, claimNow);
   if (claim.status === 'done') {
     await bodies.discard(message).catch(() => undefined);
     logger.info({ messageId: envelope.id, receiveCount: record.receiveCount }, 'already delivered, not sent again');
@@ -80,18 +98,30 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     await deps.changeVisibility(record.receiptHandle, 60);
     throw new RetryLaterError(`message ${envelope.id} is being delivered by another invocation`);
   }
-  const rcptTo = envelope.rcptTo.filter((rcpt) => !claim.deliveredRcpts.includes(rcpt));
+  const { owner } = claim;
+  // Those still owed, as the last settled attempt left them: a recipient refused for good on an
+  // earlier attempt is not sent to again on a transient retry (a redrive sends to the refused).
+  const rcptTo = (claim.pendingRcpts ?? envelope.rcptTo).filter((rcpt) => !claim.deliveredRcpts.includes(rcpt));
   if (rcptTo.length === 0) {
     await ledger.markDone(envelope.id);
     await bodies.discard(message).catch(() => undefined);
     return 'duplicate';
   }
 
+  const heartbeat = new ClaimHeartbeat(
+    { leaseMs: deps.leaseMs, visibilityMs: deps.visibilityMs ?? deps.leaseMs, ...(deps.claimDeadline === undefined ? {} : { deadline: deps.claimDeadline }) },
+    { extendVisibility: (seconds) => deps.changeVisibility(record.receiptHandle, seconds), extendLease: (until) => ledger.extendLease(envelope.id, owner, until) },
+    logger,
+    envelope.id,
+  ).start();
+
   let body: Readable;
   try {
     body = await bodies.open(message);
   } catch (error) {
-    await ledger.release(envelope.id);
+    await heartbeat.stop();
+    // Nothing was submitted: the claim is no delivery attempt.
+    await ledger.release(envelope.id, owner, { notAnAttempt: true });
     if ((error as Error).name === 'NoSuchKey' || error instanceof QueueMessageError) {
       return deadLetter(record, message, deps, { reason: `the message body cannot be read: ${(error as Error).message}`, kind: 'permanent', rcpts: rcptTo });
     }
@@ -101,13 +131,23 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
 
   const mailbox = await deps.mailbox().catch(() => undefined);
   const startedAt = new Date();
-  const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
+  let outcome: Awaited<ReturnType<typeof deliverMessage>>;
+  try {
+    outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
+  } finally {
+    await heartbeat.stop();
+  }
   const corrupted = bodyCheckFailure(body);
   if (corrupted && outcome.accepted.length === 0) {
-    await ledger.release(envelope.id);
+    // The body broke the queue message's promise before the final dot: no delivery attempt either.
+    await ledger.release(envelope.id, owner, { notAnAttempt: true });
     return deadLetter(record, message, deps, { reason: `the message body failed its check: ${corrupted.message}`, kind: 'permanent', rcpts: rcptTo });
   }
+  // A fact whoever holds the claim: those recipients have the message.
   await ledger.recordDelivered(envelope.id, outcome.accepted);
+  if (heartbeat.lost) {
+    throw new ClaimLostError(envelope.id);
+  }
   const settled = settleAttempt({
     messageId: envelope.id,
     // The ledger's claim counted this attempt; the settle step counts it again from the one before.
@@ -119,7 +159,14 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     holdLimitMs: QUEUE_HOLD_LIMIT_MS,
   });
   const { decision, progress, event } = settled;
-  await ledger.recordSettlement(envelope.id, { history: [...claim.history, event], refused: progress.refused });
+  try {
+    await ledger.recordSettlement(envelope.id, owner, { history: [...claim.history, event], refused: progress.refused, pending: settled.owed });
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    // The lease ran out between two beats and another invocation claimed the message.
+    logger.warn({ messageId: envelope.id }, 'another worker holds the claim on this message now; this attempt will not settle it');
+    throw new ClaimLostError(envelope.id);
+  }
   logAttempt(logger, settled, 'dead-letter queue');
 
   if (decision.action === 'done' && progress.refused.length === 0) {
@@ -128,7 +175,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     metrics.delivered(Date.now() - Date.parse(envelope.receivedAt), envelope.size);
     return 'delivered';
   }
-  await ledger.release(envelope.id);
+  await ledger.release(envelope.id, owner);
   if (decision.action === 'done') {
     // Delivered to some; the refused ones wait in the dead-letter queue (a redrive sends only to them).
     metrics.delivered(Date.now() - Date.parse(envelope.receivedAt), envelope.size);
@@ -156,6 +203,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.round((Date.parse(decision.at) - Date.now()) / 1000)));
   await deps.changeVisibility(record.receiptHandle, seconds);
   metrics.retried(event.throttled === true);
+  if (decision.action === 'hold') metrics.heldForOperator();
   throw new RetryLaterError(`message ${envelope.id}: ${event.reply ?? decision.action}`);
 }
 

@@ -33,7 +33,7 @@ export async function startSqsPoller(
 ): Promise<RunningSqsPoller> {
   const region = settings.region ? { region: settings.region } : {};
   const sqs = aws.sqs ?? new SQSClient(region);
-  const { submitter, mailbox } = await submitterForUpstream(settings.upstream);
+  const { submitter, mailbox, connections } = await submitterForUpstream(settings.upstream);
   const deps = createDeliveryDeps({
     queueUrl: settings.queueUrl,
     deadLetterQueueUrl: settings.deadLetterQueueUrl,
@@ -43,6 +43,7 @@ export async function startSqsPoller(
     metrics: noMetrics,
     logger,
     leaseMs: settings.timings.lease,
+    visibilityMs: settings.timings.visibilityTimeout,
     policy: settings.policy,
     aws: { sqs, s3: aws.s3 ?? new S3Client(region), dynamo: aws.dynamo ?? new DynamoDBClient(region) },
   });
@@ -55,6 +56,7 @@ export async function startSqsPoller(
     waitSeconds: Math.round(timings.pollWait / 1000),
     visibilitySeconds: Math.ceil(timings.visibilityTimeout / 1000),
     errorBackoffMs: timings.errorBackoff,
+    concurrency: connections,
   });
   poller.start();
   logger.info({ queueUrl: settings.queueUrl }, 'smarthost worker polling');

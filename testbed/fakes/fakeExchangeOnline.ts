@@ -69,6 +69,11 @@ export interface FakeExchangeOnlineOptions {
    * not limited. Unlimited when unset.
    */
   maxAuthCommandLength?: number;
+  /**
+   * A slow upstream: every command (and the final dot of DATA) is answered this long after it
+   * arrived. The greeting is not delayed. Default 0.
+   */
+  commandDelayMs?: number;
 }
 
 export type AuthMethod = 'XOAUTH2' | 'LOGIN';
@@ -353,7 +358,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
       if (bytes <= maxMessageSize) chunks.push(chunk);
     });
     stream.on('error', () => undefined);
-    stream.on('end', () => {
+    const answer = (): void => {
       const fault = scripted('data');
       if (fault) return callback(fault);
       if (bytes > maxMessageSize) return callback(fail(REPLIES.tooBig));
@@ -377,7 +382,8 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
       });
       callback(null, `2.0.0 OK <${queueId}> [Hostname=${name}] Queued mail for delivery`);
       notify();
-    });
+    };
+    stream.on('end', () => (opts.commandDelayMs ? void setTimeout(answer, opts.commandDelayMs) : answer()));
   }
 
   function onClose(session: SMTPServerSession): void {
@@ -428,6 +434,9 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
             });
             if (opts.maxAuthCommandLength !== undefined) {
               limitAuthLine(conn, opts.maxAuthCommandLength);
+            }
+            if (opts.commandDelayMs) {
+              delayCommands(conn, opts.commandDelayMs);
             }
             break;
           }
@@ -492,6 +501,14 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
         for (const conn of server.connections) conn.send(421, '4.3.2 Service not available, closing transmission channel');
       });
     },
+  };
+}
+
+/** Handles each command `delayMs` after it arrived (smtp-server reads the next one only after). */
+function delayCommands(conn: { _onCommand(command: Buffer, callback?: () => void): void }, delayMs: number): void {
+  const handle = conn._onCommand.bind(conn);
+  conn._onCommand = (command, callback) => {
+    setTimeout(() => handle(command, callback), delayMs);
   };
 }
 
