@@ -11,7 +11,7 @@ import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynam
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
-import { pollUntil } from '../crash/pollUntil.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 
 /**
  * Issue 10's reproduction, scaled down to keep the run short: two `smarthost worker` pollers on one
