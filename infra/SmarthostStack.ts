@@ -4,13 +4,14 @@ import type { Construct } from 'constructs';
 import { AgentAccess, type AgentTrust } from './constructs/AgentAccess.ts';
 import { Alarms } from './constructs/Alarms.ts';
 import { BodyBucket } from './constructs/BodyBucket.ts';
-import { DeliveryFunction, VISIBILITY_TIMEOUT_FACTOR } from './constructs/DeliveryFunction.ts';
+import { FUNCTION_TIMEOUT_SECONDS, VISIBILITY_TIMEOUT_FACTOR } from '../contract/cloudResources.ts';
+import { DeliveryFunction } from './constructs/DeliveryFunction.ts';
 import { DeliveryLedger } from './constructs/DeliveryLedger.ts';
 import { MailQueue } from './constructs/MailQueue.ts';
 import { UpstreamSecret } from './constructs/UpstreamSecret.ts';
 
 /** One delivery function invocation may take this long (a batch of scans over one SMTP connection). */
-export const FUNCTION_TIMEOUT = Duration.minutes(5);
+export const FUNCTION_TIMEOUT = Duration.seconds(FUNCTION_TIMEOUT_SECONDS);
 
 export interface SmarthostStackProps extends StackProps {
   /**

@@ -76,6 +76,8 @@ export class Alarms extends Construct {
   public readonly topicKey: Key;
   public readonly deadLetterAlarm: Alarm;
   public readonly deliveryFailedAlarm: Alarm;
+  /** A message is held for the operator (credentials, a SendAs grant): retried slowly until fixed. */
+  public readonly heldForOperatorAlarm: Alarm;
   public readonly oldestMessageAlarm: Alarm;
   public readonly functionErrorsAlarm: Alarm;
   public readonly functionThrottlesAlarm: Alarm;
@@ -142,6 +144,26 @@ export class Alarms extends Construct {
           'Mail could not be delivered and waits in the dead-letter queue. See why with `smarthost failed`; ' +
           'after fixing the cause, `smarthost redrive` sends it again.',
         metric: deadLetters,
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    this.heldForOperatorAlarm = notify(
+      new Alarm(this, 'HeldForOperator', {
+        alarmName: `${stackName}-held-for-operator`,
+        alarmDescription:
+          'Mail waits for an operator: Microsoft 365 refused it for a cause an admin must fix (revoked credentials, a missing ' +
+          'SendAs grant, SMTP AUTH disabled). The function log names the fix; the message is retried slowly and ' +
+          'moved to the dead-letter queue if it is still held after 13 days.',
+        metric: new MathExpression({
+          expression: deliveryMetricQuery('SUM', DELIVERY_METRICS.heldForOperator),
+          usingMetrics: {},
+          period: Duration.minutes(5),
+          label: 'Held for the operator',
+        }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
@@ -255,6 +277,7 @@ export class Alarms extends Construct {
         alarms: [
           this.deadLetterAlarm,
           this.deliveryFailedAlarm,
+          this.heldForOperatorAlarm,
           this.oldestMessageAlarm,
           this.functionErrorsAlarm,
           this.functionThrottlesAlarm,

@@ -12,11 +12,10 @@ import type { BodyBucket } from './BodyBucket.ts';
 import type { DeliveryLedger } from './DeliveryLedger.ts';
 import type { MailQueue } from './MailQueue.ts';
 import type { UpstreamSecret } from './UpstreamSecret.ts';
+import { FUNCTION_TIMEOUT_SECONDS, VISIBILITY_TIMEOUT_FACTOR } from '../../contract/cloudResources.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The queue's visibility timeout must be at least this many times the function timeout (AWS guidance). */
-export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
 /**
  * ESM bundles have no `require`; some bundled CommonJS code (nodemailer, the AWS SDK when bundled)
@@ -88,7 +87,7 @@ export class DeliveryFunction extends Construct {
   constructor(scope: Construct, id: string, props: DeliveryFunctionProps) {
     super(scope, id);
     const { mailQueue, bodyBucket, upstreamSecret, ledger } = props;
-    this.timeout = props.timeout ?? Duration.minutes(5);
+    this.timeout = props.timeout ?? Duration.seconds(FUNCTION_TIMEOUT_SECONDS);
     const minimumVisibility = this.timeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR;
     if (mailQueue.visibilityTimeout.toSeconds() < minimumVisibility) {
       throw new RangeError(

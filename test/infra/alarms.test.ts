@@ -51,6 +51,16 @@ describe('Alarms', () => {
     assertNotifies(properties);
   });
 
+  it('fire on one HeldForOperator, summed over the service dimension of the contract namespace', () => {
+    const properties = alarm(stack.alarms.heldForOperatorAlarm);
+    assert.deepEqual(properties.Metrics, [
+      { Id: 'expr_1', Expression: 'SELECT SUM("HeldForOperator") FROM SCHEMA("Smarthost", service)', Label: 'Held for the operator', Period: 300, ReturnData: true },
+    ]);
+    assert.equal(properties.Threshold, 1);
+    assert.equal(properties.TreatMissingData, 'notBreaching');
+    assertNotifies(properties);
+  });
+
   it('fire on one DeliveryFailed, summed over the service dimension of the contract namespace', () => {
     const properties = alarm(stack.alarms.deliveryFailedAlarm);
     assert.deepEqual(properties.Metrics, [
@@ -120,8 +130,8 @@ describe('Alarms', () => {
     assertNotifies(properties);
   });
 
-  it('are these six, no more', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+  it('are these seven, no more', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
   });
 });
 
