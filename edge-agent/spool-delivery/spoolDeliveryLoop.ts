@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import { deliverMessage } from '../../delivery/deliverMessage.ts';
+import { deliverMessage, type AttemptOutcome } from '../../delivery/deliverMessage.ts';
 import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
@@ -348,8 +348,21 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       return;
     }
     this.heldUntried.get(sendClass)?.delete(envelope.id);
+    // Opened before the attempt: an operator's delete (or `smarthost` behind the worker's back)
+    // then cannot pull the file from under the submission, and a message already gone is skipped
+    // rather than retried for ever.
+    const body = await spool.openQueuedBody(envelope);
+    if (!body) {
+      logger.warn({ messageId: envelope.id }, 'message no longer in the queue, skipped');
+      return;
+    }
     const startedAt = new Date();
-    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox }, submitter, logger);
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: this.options.mailbox }, submitter, logger);
+    } finally {
+      await body.close();
+    }
     const settled = settleAttempt({
       messageId: envelope.id,
       progress: {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { messageEnvelopeSchema, type MessageEnvelope } from '../../contract/messageEnvelope.ts';
@@ -204,19 +204,45 @@ export class Spool {
     }
   }
 
-  /** A queued or failed message's envelope and body (for `smarthost show`); undefined when there is none. */
+  /**
+   * Where a queued or failed message is, and its envelope, leaving no file open (the console's
+   * pages, the history); undefined when there is none, also when it left between the two folders.
+   */
+  async locateMessage(id: string): Promise<{ envelope: MessageEnvelope; where: 'queue' | 'failed' } | undefined> {
+    assertMessageId(id);
+    for (const [where, dir] of [['queue', this.queueDir], ['failed', this.failedDir]] as const) {
+      const envelope = await this.readEnvelopeIn(dir, id).catch(ignoreMissing);
+      if (envelope) return { envelope, where };
+    }
+    return undefined;
+  }
+
+  /**
+   * A queued or failed message's envelope and body (`smarthost show`, the console's download);
+   * undefined when there is none. The file is opened before anything is returned, so the body
+   * stays readable when the message is delivered, deleted or resent meanwhile: a stream that
+   * opened its path later found it gone and raised an ENOENT nobody listened for. The caller
+   * reads the body or destroys it (either closes the file).
+   */
   async findMessage(id: string): Promise<{ envelope: MessageEnvelope; where: 'queue' | 'failed'; body: Readable } | undefined> {
     assertMessageId(id);
     for (const [where, dir] of [['queue', this.queueDir], ['failed', this.failedDir]] as const) {
-      const envelope = await this.readEnvelopeIn(dir, id).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
-      if (envelope) {
-        return { envelope, where, body: bodyStream(join(dir, id + MESSAGE), envelope.size) };
+      const opened = await this.openMessageIn(dir, id);
+      if (opened) {
+        return { envelope: opened.envelope, where, body: opened.body.open() };
       }
     }
     return undefined;
+  }
+
+  /**
+   * Opens a queued message's file for a delivery; undefined when it is no longer in the queue
+   * (deleted or delivered behind the worker's back). The open file keeps the body readable
+   * however the message is removed or moved while it is sent; the caller closes it.
+   */
+  async openQueuedBody(envelope: MessageEnvelope): Promise<SpooledBody | undefined> {
+    const handle = await open(this.messagePath(envelope.id), 'r').catch(ignoreMissing);
+    return handle && spooledBody(handle, envelope.size);
   }
 
   async readEnvelope(id: string): Promise<MessageEnvelope> {
@@ -280,7 +306,9 @@ export class Spool {
     const ids = await this.committedIds().catch(() => [] as string[]);
     const out: { envelope: MessageEnvelope; state: DeliveryState | undefined }[] = [];
     for (const id of ids) {
-      out.push({ envelope: await this.readEnvelope(id), state: await this.readState(id) });
+      // Delivered, moved or deleted since the listing: no longer queued.
+      const envelope = await this.readEnvelope(id).catch(ignoreMissing);
+      if (envelope) out.push({ envelope, state: await this.readState(id) });
     }
     return out;
   }
@@ -294,9 +322,10 @@ export class Spool {
       if (!names.has(id + FAILURE)) {
         continue; // A resend in progress: the record is already gone.
       }
-      const envelope = await this.readEnvelopeIn(this.failedDir, id);
-      const failure = JSON.parse(await readFile(join(this.failedDir, id + FAILURE), 'utf8')) as FailureRecord;
-      out.push({ envelope, failure });
+      // Resent or deleted since the listing: no longer failed.
+      const envelope = await this.readEnvelopeIn(this.failedDir, id).catch(ignoreMissing);
+      const failure = envelope && (await this.readFailure(id));
+      if (envelope && failure) out.push({ envelope, failure });
     }
     return out;
   }
@@ -355,6 +384,20 @@ export class Spool {
     return join(this.queueDir, id + MESSAGE);
   }
 
+  /** The message's file, opened, with its envelope; undefined when it is not in `dir`. */
+  private async openMessageIn(dir: string, id: string): Promise<{ envelope: MessageEnvelope; body: SpooledBody } | undefined> {
+    const path = join(dir, id + MESSAGE);
+    const handle = await open(path, 'r').catch(ignoreMissing);
+    if (!handle) return undefined;
+    try {
+      const envelope = await readEnvelopeFrom(handle, path);
+      return { envelope, body: spooledBody(handle, envelope.size, true) };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
   private async readEnvelopeIn(dir: string, id: string): Promise<MessageEnvelope> {
     const path = join(dir, id + MESSAGE);
     const handle = await open(path, 'r');
@@ -397,6 +440,39 @@ export class Spool {
       }
     }
   }
+}
+
+/** An open spool file's body: streamed (once) from the descriptor, so a rename or unlink of the file does not matter. */
+export interface SpooledBody {
+  open(): Readable;
+  close(): Promise<void>;
+}
+
+/** `closeWithStream`: the stream closes the file when it ends or is destroyed (the caller only gets the stream). */
+function spooledBody(handle: FileHandle, size: number, closeWithStream = false): SpooledBody {
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  return {
+    open() {
+      if (size === 0) {
+        if (closeWithStream) void close().catch(() => undefined);
+        return Readable.from([]);
+      }
+      if (closeWithStream) closed = true; // The stream's autoClose owns it now.
+      return handle.createReadStream({ start: 0, end: size - 1, autoClose: closeWithStream });
+    },
+    close,
+  };
+}
+
+/** ENOENT (the message was delivered, moved or deleted meanwhile) reads as "not there". */
+function ignoreMissing(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENOENT') return undefined;
+  throw error;
 }
 
 /** The body of a spool file: its first `size` bytes, the envelope after them left out. */

@@ -132,12 +132,8 @@ export class SpoolHistory implements DeliveryHistoryStore {
 }
 
 /** The history of the spool in `dir`, finding envelopes through `spool`. */
-export function spoolHistory(spool: Pick<Spool, 'findMessage'>, dir: string): SpoolHistory {
-  return new SpoolHistory(dir, async (id) => {
-    const found = await spool.findMessage(id).catch(() => undefined);
-    found?.body.destroy();
-    return found?.envelope;
-  });
+export function spoolHistory(spool: Pick<Spool, 'locateMessage'>, dir: string): SpoolHistory {
+  return new SpoolHistory(dir, async (id) => (await spool.locateMessage(id).catch(() => undefined))?.envelope);
 }
 
 /** The `accepted` event, read off the envelope the spool committed before the device's 250. */

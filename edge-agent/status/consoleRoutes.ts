@@ -126,8 +126,9 @@ async function locate(ctx: ConsoleContext, id: string): Promise<Located | undefi
 }
 
 async function locateInSpool(ctx: ConsoleContext, id: string): Promise<Located | undefined> {
-  const found = await ctx.spool.findMessage(id);
-  found?.body.destroy();
+  // Never findMessage here: a body stream opened only to be thrown away raised an uncaught ENOENT
+  // when the delivery loop removed the file first (resend, then the redirect to this page).
+  const found = await ctx.spool.locateMessage(id);
   if (found) {
     const history: DeliveryEvent[] = await ctx.history.read(id);
     const { envelope, where } = found;

@@ -80,6 +80,8 @@ export function textReply(status: number, text: string, headers: Record<string, 
  */
 export class StatusServer {
   private readonly server: Server;
+  /** Requests whose handler is still running; close() waits for them. */
+  private readonly handling = new Set<Promise<void>>();
   private readonly sockets = new Set<Socket>();
 
   constructor(
@@ -96,11 +98,14 @@ export class StatusServer {
       connectionsCheckingInterval: limits.timeoutCheckMs,
     };
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(req, res).catch((error: unknown) => {
-        this.logger.error({ err: String(error), path: req.url?.slice(0, 200) }, 'status request failed');
-        if (!res.headersSent) this.send(res, textReply(500, 'Internal error; see the agent log.'));
-        else res.destroy();
-      });
+      const handling = this.handle(req, res)
+        .catch((error: unknown) => {
+          this.logger.error({ err: String(error), path: req.url?.slice(0, 200) }, 'status request failed');
+          if (!res.headersSent) this.send(res, textReply(500, 'Internal error; see the agent log.'));
+          else res.destroy();
+        })
+        .finally(() => this.handling.delete(handling));
+      this.handling.add(handling);
     };
     const tls = config.tls;
     this.server = tls
@@ -133,6 +138,8 @@ export class StatusServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
+    // A page still reading the spool would otherwise go on after stop() returned (and the spool closed).
+    await Promise.allSettled([...this.handling]);
     await closed;
   }
 

@@ -196,3 +196,51 @@ describe('spool: what a restart finds', () => {
     assert.equal((await readFile(join(failed, `${given.id}.msg`))).subarray(0, given.size).toString(), 'failed body');
   });
 });
+
+/** Uncaught exceptions raised while `run` goes on and for a few turns of the event loop after it. */
+async function uncaughtDuring(run: () => Promise<void>): Promise<Error[]> {
+  const seen: Error[] = [];
+  const listener = (error: Error) => seen.push(error);
+  process.on('uncaughtException', listener);
+  try {
+    await run();
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    process.off('uncaughtException', listener);
+  }
+  return seen;
+}
+
+describe('spool: a message file that goes while it is read', () => {
+  test('findMessage opens the file first: its body reads whole after the file is removed, and one dropped unread raises nothing', async () => {
+    const { spool, dir } = await freshSpool();
+    const body = Buffer.from('Subject: scan\r\n\r\npage 1\r\n');
+    const envelope = await spool.accept(DRAFT, () => Readable.from([body]));
+    const seen = await uncaughtDuring(async () => {
+      const read = await spool.findMessage(envelope.id);
+      const dropped = await spool.findMessage(envelope.id);
+      // What the delivery loop does once the message is delivered (or a console delete).
+      await rm(join(dir, 'queue', `${envelope.id}.msg`));
+      // Before the fix the stream opened its path only now: ENOENT, and on a destroyed stream nobody listened.
+      dropped?.body.destroy();
+      assert.equal(await text(read?.body as Readable), body.toString());
+    });
+    assert.deepEqual(seen.map(String), []);
+    assert.equal(await spool.findMessage(envelope.id), undefined);
+    assert.equal(await spool.locateMessage(envelope.id), undefined);
+  });
+
+  test('a message removed while the queue or the failed area is listed is left out, not an error', async () => {
+    const { spool, dir } = await freshSpool();
+    const kept = await spool.accept(DRAFT, () => Readable.from([Buffer.from('kept\r\n')]));
+    const gone = await spool.accept(DRAFT, () => Readable.from([Buffer.from('gone\r\n')]));
+    const realRead = spool.readEnvelope.bind(spool);
+    // Listed, then delivered before its envelope is read.
+    spool.readEnvelope = async (id) => {
+      if (id === gone.id) await rm(join(dir, 'queue', `${gone.id}.msg`));
+      return realRead(id);
+    };
+    assert.deepEqual((await spool.listQueued()).map((q) => q.envelope.id), [kept.id]);
+    assert.deepEqual(await spool.locateMessage(kept.id), { envelope: kept, where: 'queue' });
+  });
+});

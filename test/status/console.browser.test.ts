@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
@@ -18,10 +18,11 @@ describe('web console in a real browser (headless chromium)', () => {
   let browser: Browser;
   let context: BrowserContext;
   let base: string;
+  let dir: string | undefined;
 
   before(async () => {
     await mkdir(SCREENSHOTS, { recursive: true });
-    const dir = await makeTempDir();
+    dir = await makeTempDir();
     seeded = await seedSpool(join(dir, 'spool'));
     agent = await startTestAgent({ status: { host: '127.0.0.1', port: 0, auth: { username: USER, password: PASSWORD } } }, {}, dir);
     base = `http://127.0.0.1:${agent.status?.address.port}`;
@@ -30,8 +31,11 @@ describe('web console in a real browser (headless chromium)', () => {
     context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD }, viewport: { width: 1280, height: 860 }, javaScriptEnabled: false });
   });
   after(async () => {
+    // In order: no page asks for more, the agent finishes its requests and deliveries, then its folder goes.
+    await context?.close();
     await browser?.close();
     await agent?.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('says in one sentence why the relay is not working, and counts the queue, held and failed', async () => {
