@@ -23,7 +23,8 @@ const MAX_PENDING_NOTICES = 100;
 
 export interface AlertMonitorOptions {
   config: AlertsConfig;
-  signals: AlertSignals;
+  /** Where the conditions' inputs come from (tests give a fixed snapshot). */
+  signals: Pick<AlertSignals, 'snapshot' | 'restoreStreaks' | 'currentStreaks'>;
   logger: DeliveryLogger;
   statePath: string;
   origin: AlertOrigin;
