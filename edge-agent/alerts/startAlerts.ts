@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { Spool } from '../spool/spool.ts';
 import { AlertMonitor, alertStatePath } from './alertMonitor.ts';
 import { AlertSignals, type ObservedLoop } from './alertSignals.ts';
-import { certificateNotAfter } from './certificateExpiry.ts';
+import { certificateNotAfter } from '../../delivery/token/certificateExpiry.ts';
 
 export interface StartAlertsOptions {
   config: AgentConfig;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { tokenProviderFor } from '../../delivery/createUpstreamSubmitter.ts';
-import { certificateNotAfter } from '../../edge-agent/alerts/certificateExpiry.ts';
+import { certificateNotAfter } from '../../delivery/token/certificateExpiry.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
 import { caPem, clientCert, clientKey } from '../../testbed/fakes/tlsFixtures.ts';
 import { sendRaw, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
