@@ -94,6 +94,34 @@ describe('alerts config', () => {
     assert.deepEqual(Object.keys(config.thresholds).sort(), ['certificateExpiry', 'failedAttempts', 'oldestMessageAge', 'spoolFillPercent', 'tokenExpiry', 'upstreamUnreachable']);
   });
 
+  it('masks webhook addresses where the configuration is printed (check-config)', async () => {
+    const { agentConfigSchema } = await import('../../edge-agent/config/agentConfigSchema.ts');
+    const { maskSecrets } = await import('../../edge-agent/config/maskSecrets.ts');
+    const config = agentConfigSchema.parse({ alerts: { webhooks: [{ url: 'https://contoso.webhook.office.com/webhookb2/g/IncomingWebhook/key123', format: 'teams' }] } });
+    const printed = JSON.stringify(maskSecrets(config));
+    assert.doesNotMatch(printed, /key123|IncomingWebhook/);
+    assert.match(printed, /https:\/\/contoso\.webhook\.office\.com\/\*{8}/);
+  });
+
+  it('refuses alerts.email in cloud mode, naming the key: the office box has no upstream there', async () => {
+    const { agentConfigSchema } = await import('../../edge-agent/config/agentConfigSchema.ts');
+    const { startAlerts } = await import('../../edge-agent/alerts/startAlerts.ts');
+    const { Spool } = await import('../../edge-agent/spool/spool.ts');
+    const { createLogger } = await import('../../edge-agent/logger.ts');
+    const config = agentConfigSchema.parse({
+      queue: { kind: 'sqs', sqs: { queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/smarthost-mail', bucket: 'b' } },
+      alerts: { email: 'admin@contoso.com' },
+    });
+    assert.ok(config.alerts);
+    await assert.rejects(
+      startAlerts({ config, alerts: config.alerts, logger: createLogger('silent'), spool: new Spool({ dir: '/nonexistent-spool' }) }),
+      (error: Error & { problems?: string[] }) => {
+        assert.match(error.problems?.[0] ?? '', /^alerts\.email: in cloud mode/);
+        return true;
+      },
+    );
+  });
+
   it('names the key of each problem', async () => {
     const { loadConfigFromText } = await import('../../edge-agent/config/loadConfig.ts');
     assert.throws(
