@@ -78,6 +78,11 @@ export const DELIVERY_METRICS = {
   bytes: 'BytesDelivered',
   /** A message held for the operator (needs-operator failure, retried on the slow schedule). */
   heldForOperator: 'HeldForOperator',
+  /**
+   * Days until the upstream credential stops working: the certificate's expiry, or (a token that
+   * could not be renewed) the held token's, 0 when none is held. Emitted once per invocation.
+   */
+  credentialExpiresInDays: 'CredentialExpiresInDays',
 } as const;
 export const FAILURE_CLASS_DIMENSION = 'FailureClass';
 export const SERVICE_DIMENSION = 'service';

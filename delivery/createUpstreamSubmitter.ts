@@ -26,13 +26,17 @@ export function tokenProviderFor(auth: OAuth2AuthConfig, ca: string | undefined)
   });
 }
 
-export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, callerLimitsRate = false): { submitter: Submitter; mailbox: string | undefined } {
+export function createUpstreamSubmitter(
+  upstream: UpstreamConfig,
+  sharedBy = 1,
+  callerLimitsRate = false,
+): { submitter: Submitter; mailbox: string | undefined; tokens?: MsalTokenProvider } {
   const ca = upstream.ca ? readPem(upstream.ca) : undefined;
   const auth = upstream.auth;
-  if (upstream.route === 'graph' && auth.type === 'oauth2') {
-    const tokens = tokenProviderFor(auth, ca);
+  const tokens = auth.type === 'oauth2' ? tokenProviderFor(auth, ca) : undefined;
+  if (upstream.route === 'graph' && auth.type === 'oauth2' && tokens) {
     const submitter = new GraphSubmitter({ baseUrl: upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl, mailbox: auth.user, tokens, saveToSentItems: upstream.graph?.saveToSentItems ?? true, timeoutMs: upstream.timeouts.socket, appId: auth.clientId });
-    return { submitter, mailbox: auth.user };
+    return { submitter, mailbox: auth.user, tokens };
   }
   const submitter = new SmtpSubmitter({
     host: upstream.host,
@@ -45,15 +49,15 @@ export function createUpstreamSubmitter(upstream: UpstreamConfig, sharedBy = 1, 
     connectTimeoutMs: upstream.timeouts.connect,
     socketTimeoutMs: upstream.timeouts.socket,
     auth:
-      auth.type === 'oauth2'
+      auth.type === 'oauth2' && tokens
         ? {
             type: 'oauth2',
             user: auth.user,
-            tokens: tokenProviderFor(auth, ca),
+            tokens,
           }
         : auth.type === 'basic'
           ? { type: 'basic', user: auth.user, password: auth.password }
           : { type: 'none' },
   });
-  return { submitter, mailbox: auth.type === 'none' ? undefined : auth.user };
+  return { submitter, mailbox: auth.type === 'none' ? undefined : auth.user, ...(tokens ? { tokens } : {}) };
 }

@@ -3,6 +3,8 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
 import type { SubmitResult, Submitter } from './smtp/submission.ts';
 import { parseUpstreamConfig } from './upstreamConfig.ts';
+import { certificateNotAfter } from './token/certificateExpiry.ts';
+import type { TokenHealth } from './token/tokenProvider.ts';
 import type { Readable } from 'node:stream';
 
 import { UpstreamSecretError } from './errors.ts';
@@ -14,8 +16,13 @@ export { UpstreamSecretError };
  * through Powertools' cache and again once `ttlSeconds` have passed, so a rotated secret is
  * picked up without a restart; the SMTP pool is rebuilt only when the secret's content changed.
  */
+interface CredentialHealth {
+  certificateNotAfter?: number;
+  tokens?: { health(): TokenHealth };
+}
+
 export class SecretUpstreamSubmitter implements Submitter {
-  private current: { digest: string; submitter: Submitter; mailbox: string | undefined } | undefined;
+  private current: { digest: string; submitter: Submitter; mailbox: string | undefined; credential: CredentialHealth } | undefined;
   private readonly secrets: SecretsProvider;
 
   constructor(
@@ -32,6 +39,13 @@ export class SecretUpstreamSubmitter implements Submitter {
 
   async submit(message: { id: string; from: string; to: string[]; raw: Readable }): Promise<SubmitResult> {
     return (await this.load()).submitter.submit(message);
+  }
+
+  /** The credential of the secret last read: its certificate's expiry and the token client's health; undefined before the first read. */
+  credentialHealth(): { certificateNotAfter?: number; token?: TokenHealth } | undefined {
+    const credential = this.current?.credential;
+    if (!credential) return undefined;
+    return { ...(credential.certificateNotAfter !== undefined ? { certificateNotAfter: credential.certificateNotAfter } : {}), ...(credential.tokens ? { token: credential.tokens.health() } : {}) };
   }
 
   async close(): Promise<void> {
@@ -65,7 +79,7 @@ export class SecretUpstreamSubmitter implements Submitter {
     }
     const previous = this.current;
     const created = (this.options.create ?? createUpstreamSubmitter)(parsed.config, this.options.sharedBy ?? 1);
-    this.current = { digest, submitter: created.submitter, mailbox: created.mailbox };
+    this.current = { digest, submitter: created.submitter, mailbox: created.mailbox, credential: { certificateNotAfter: certificateNotAfter(parsed.config), tokens: created.tokens } };
     await previous?.submitter.close();
     return this.current;
   }

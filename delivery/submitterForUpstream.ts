@@ -1,5 +1,6 @@
 import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
 import type { Submitter } from './smtp/submission.ts';
+import type { TokenHealth } from './token/tokenProvider.ts';
 import type { UpstreamConfig } from './upstreamConfig.ts';
 
 /** Where the upstream block comes from: inline, or a Secrets Manager secret holding the same JSON. */
@@ -17,6 +18,8 @@ export interface ChosenSubmitter {
    * is known only once it is read).
    */
   perMinute?: number;
+  /** The token client of an inline oauth2 block, for its health (the office box's alerts). */
+  tokens?: { health(): TokenHealth };
 }
 
 /** Exchange Online's concurrent connections per mailbox, used until a secret's own rateLimit is read. */
@@ -34,6 +37,6 @@ export async function submitterForUpstream(
     return { submitter, mailbox: () => submitter.mailbox(), connections: SECRET_DEFAULT_CONNECTIONS };
   }
   // A secret's rate is known only inside its submitter, which then limits it itself.
-  const { submitter, mailbox } = createUpstreamSubmitter(upstream, options.sharedBy, options.callerLimitsRate === true);
-  return { submitter, mailbox: async () => mailbox, connections: upstream.rateLimit.connections, ...(options.callerLimitsRate ? { perMinute: upstream.rateLimit.perMinute } : {}) };
+  const { submitter, mailbox, tokens } = createUpstreamSubmitter(upstream, options.sharedBy, options.callerLimitsRate === true);
+  return { submitter, mailbox: async () => mailbox, ...(tokens ? { tokens } : {}), connections: upstream.rateLimit.connections, ...(options.callerLimitsRate ? { perMinute: upstream.rateLimit.perMinute } : {}) };
 }

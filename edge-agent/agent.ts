@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
-import { submitterForUpstream } from '../delivery/submitterForUpstream.ts';
+import { submitterForUpstream, type ChosenSubmitter } from '../delivery/submitterForUpstream.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
 import type { SqsForwarder } from './forwarder/sqsForwarder.ts';
@@ -15,6 +15,7 @@ import { spoolHistory } from './spool/spoolHistory.ts';
 import { OutboxSubmitter } from './spool-delivery/outboxSubmitter.ts';
 import { pruneSpool, type RetentionPeriods } from './spool/retention.ts';
 import type { RunningStatus } from './status/startStatus.ts';
+import type { RunningAlerts } from './alerts/startAlerts.ts';
 
 /** How often failed messages, the outbox and histories past their retention are deleted. */
 export const RETENTION_INTERVAL_MS = 60 * 60_000;
@@ -34,6 +35,8 @@ export interface RunningAgent {
   forwarder: SqsForwarder;
   /** The HTTP listener (status configured). */
   status: RunningStatus | undefined;
+  /** The alerts (alerts configured). */
+  alerts: RunningAlerts | undefined;
   /** Graceful stop: 421 to new connections, in-flight transactions and hand-overs finish (up to timeoutMs). */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -53,7 +56,7 @@ export interface AgentDependencies extends CloudForwardingOptions {
 export async function submitterFor(
   config: AgentConfig,
   logger: Logger,
-): Promise<{ submitter: Submitter; mailbox?: string; connections: number; perMinute?: number }> {
+): Promise<{ submitter: Submitter; mailbox?: string; connections: number; perMinute?: number; tokens?: ChosenSubmitter['tokens'] }> {
   const upstream = config.upstream;
   if (!upstream) {
     logger.warn(
@@ -92,6 +95,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   let deliveryLoop: SpoolDeliveryLoop | undefined;
   let forwarder: SqsForwarder | undefined;
   let upstreamName: string;
+  let alertMail: { submitter: Submitter; from: () => Promise<string | undefined> } | undefined;
+  let tokens: ChosenSubmitter['tokens'];
 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
@@ -102,7 +107,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: OUTBOX_CONNECTIONS, perMinute: undefined } : await submitterFor(config, logger);
+    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: OUTBOX_CONNECTIONS, perMinute: undefined, tokens: undefined } : await submitterFor(config, logger);
+    alertMail = { submitter: chosen.submitter, from: async () => chosen.mailbox };
+    tokens = chosen.tokens;
     const loop = new SpoolDeliveryLoop({
       spool,
       submitter: chosen.submitter,
@@ -164,6 +171,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       limits: deps.statusLimits,
     });
   }
+  let alerts: RunningAlerts | undefined;
+  if (config.alerts) {
+    const { startAlerts } = await import('./alerts/startAlerts.ts');
+    alerts = await startAlerts({ config, alerts: config.alerts, logger, spool, loop: deliveryLoop, mail: alertMail, tokens });
+  }
   const address = await intake.listen();
   intakeListening = true;
   logger.info({ host: address.address, port: address.port, queued: queued.length, queue: config.queue.kind, upstream: upstreamName }, 'smarthost listening');
@@ -180,8 +192,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       return forwarder;
     },
     status,
+    alerts,
     async stop(timeoutMs = 30_000) {
       clearInterval(pruneTimer);
+      // Before the consumer: alert mail goes through its submitter.
+      await alerts?.stop();
       intakeListening = false;
       await status?.close();
       await intake.close(timeoutMs);

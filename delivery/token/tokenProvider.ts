@@ -13,6 +13,15 @@ export interface AccessTokenProvider {
   getToken(): Promise<string>;
 }
 
+/** What the token client knows of its own health (the office box's alerts read it). */
+export interface TokenHealth {
+  /** When the token held now expires (ms); absent before the first one. */
+  expiresAt?: number;
+  /** The last request failed, after the last success: when, and the error (no secret in it). */
+  renewalFailedAt?: number;
+  error?: string;
+}
+
 export interface ClientCredentialsOptions {
   tenantId: string;
   clientId: string;
@@ -35,6 +44,7 @@ export class MsalTokenProvider implements AccessTokenProvider {
   private pending: Promise<string> | undefined;
   private cached: { token: string; renewAt: number } | undefined;
   private readonly scope: string;
+  private failure: { at: number; error: string } | undefined;
 
   constructor(options: ClientCredentialsOptions) {
     this.scope = options.scope ?? EXCHANGE_ONLINE_SCOPE;
@@ -79,17 +89,28 @@ export class MsalTokenProvider implements AccessTokenProvider {
     return this.pending;
   }
 
+  health(): TokenHealth {
+    return {
+      ...(this.cached ? { expiresAt: this.cached.renewAt + RENEW_BEFORE_MS } : {}),
+      ...(this.failure ? { renewalFailedAt: this.failure.at, error: this.failure.error } : {}),
+    };
+  }
+
   private async acquire(): Promise<string> {
     let result;
     try {
       // Once a token was cached, MSAL would hand the same one back until its own 5-minute margin.
       result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope], ...(this.cached ? { forceRefresh: true } : {}) });
     } catch (error) {
-      throw TokenUnavailableError.from(error);
+      const unavailable = TokenUnavailableError.from(error);
+      this.failure ??= { at: Date.now(), error: unavailable.message };
+      throw unavailable;
     }
     if (!result?.accessToken) {
+      this.failure ??= { at: Date.now(), error: 'the token authority returned no access token' };
       throw new TokenUnavailableError('the token authority returned no access token', false);
     }
+    this.failure = undefined;
     // Renewed ten minutes before it expires, past MSAL's own five-minute margin: forceRefresh makes MSAL fetch a new one.
     const expiresAt = result.expiresOn?.getTime() ?? 0;
     this.cached = { token: result.accessToken, renewAt: expiresAt - RENEW_BEFORE_MS };

@@ -6,6 +6,7 @@ import { INCOMING_PREFIX } from '../../contract/cloudResources.ts';
 import { DEFAULT_INLINE_MAX_BYTES, MAX_INLINE_MAX_BYTES } from '../../contract/queueMessage.ts';
 import { durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 import { configErrorMap, quoteValue } from '../../config-toolkit/configProblems.ts';
+import { alertsSchema } from './alertsSchema.ts';
 
 /**
  * The agent's whole configuration file. Every object is strict so a misspelt key is an error
@@ -315,6 +316,8 @@ export const agentConfigSchema = z.strictObject({
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
   /** Absent: no HTTP listener. */
   status: statusSchema.optional(),
+  /** Absent: no alerts (edge-agent/alerts/). */
+  alerts: alertsSchema.optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -1,6 +1,7 @@
 import { UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
 import { maskPathInPlace } from '../../config-toolkit/secretMask.ts';
 import type { AgentConfig } from './agentConfigSchema.ts';
+import { maskWebhookUrl } from '../alerts/maskWebhookUrl.ts';
 
 /** A deep copy of the effective configuration that is safe to print (`smarthost check-config`). */
 export function maskSecrets(config: AgentConfig): unknown {
@@ -12,6 +13,9 @@ export function maskSecrets(config: AgentConfig): unknown {
   if ('status' in copy) {
     maskPathInPlace(copy.status, ['auth', 'token']);
     maskPathInPlace(copy.status, ['auth', 'password']);
+  }
+  if ('alerts' in copy && typeof copy.alerts === 'object' && copy.alerts !== null && 'webhooks' in copy.alerts && Array.isArray(copy.alerts.webhooks)) {
+    for (const webhook of copy.alerts.webhooks as { url: string }[]) webhook.url = maskWebhookUrl(webhook.url);
   }
   if ('upstream' in copy) {
     for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy.upstream, path);

@@ -8,6 +8,7 @@ import { SecretUpstreamSubmitter } from '../../delivery/secretUpstreamSubmitter.
 import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
 import type { DeliveryMetrics } from '../queue-delivery/deliveryMetrics.ts';
 import { handleQueueRecord } from '../queue-delivery/handleQueueRecord.ts';
+import { credentialDaysLeft } from '../queue-delivery/credentialDaysLeft.ts';
 import { readFunctionEnv } from './functionEnv.ts';
 
 // Built once per container and reused across invocations: the secret cache, the SMTP pool (one
@@ -59,6 +60,9 @@ const deliveryMetrics: DeliveryMetrics = {
   heldForOperator() {
     metrics.addMetric(DELIVERY_METRICS.heldForOperator, MetricUnit.Count, 1);
   },
+  credentialExpiresIn(days) {
+    metrics.addMetric(DELIVERY_METRICS.credentialExpiresInDays, MetricUnit.Count, days);
+  },
 };
 
 const deps = createDeliveryDeps({
@@ -95,6 +99,8 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     // A batch where every record waits for a retry is normal here, not a function error.
     return await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
   } finally {
+    const days = credentialDaysLeft(submitter.credentialHealth(), Date.now());
+    if (days !== undefined) deliveryMetrics.credentialExpiresIn(days);
     metrics.publishStoredMetrics();
   }
 };

@@ -7,6 +7,8 @@ export interface DeliveryMetrics {
   retried(throttled: boolean): void;
   /** A message held for the operator: retried on the slow schedule until the cause is fixed. */
   heldForOperator(): void;
+  /** Days until the upstream credential stops working (credentialExpiresInDays), when it is known. */
+  credentialExpiresIn(days: number): void;
 }
 
 export const noMetrics: DeliveryMetrics = {
@@ -14,4 +16,5 @@ export const noMetrics: DeliveryMetrics = {
   failed() {},
   retried() {},
   heldForOperator() {},
+  credentialExpiresIn() {},
 };

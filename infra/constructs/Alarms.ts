@@ -34,7 +34,7 @@ import type { MailQueue } from './MailQueue.ts';
  * dimension only, whatever the service is called. DeliveryFailed is also published a second time
  * with a `FailureClass` dimension; SCHEMA(...) leaves those out, so nothing is counted twice.
  */
-export function deliveryMetricQuery(statistic: 'SUM' | 'AVG' | 'MAX', metricName: string): string {
+export function deliveryMetricQuery(statistic: 'SUM' | 'AVG' | 'MAX' | 'MIN', metricName: string): string {
   return `SELECT ${statistic}("${metricName}") FROM SCHEMA("${DELIVERY_METRICS_NAMESPACE}", ${SERVICE_DIMENSION})`;
 }
 
@@ -64,6 +64,12 @@ export interface AlarmsProps {
    * @default Duration.minutes(5)
    */
   readonly heartbeatMissingFor?: Duration;
+  /**
+   * The upstream credential (certificate, or a token that cannot be renewed) stops working within
+   * this (whole days) before the alarm goes off; the office box's `alerts.thresholds.certificateExpiry` default.
+   * @default Duration.days(30)
+   */
+  readonly credentialExpiryWarning?: Duration;
 }
 
 /**
@@ -78,6 +84,8 @@ export class Alarms extends Construct {
   public readonly deliveryFailedAlarm: Alarm;
   /** A message is held for the operator (credentials, a SendAs grant): retried slowly until fixed. */
   public readonly heldForOperatorAlarm: Alarm;
+  /** The upstream credential expires soon, or a token could not be renewed (CredentialExpiresInDays). */
+  public readonly credentialExpiryAlarm: Alarm;
   public readonly oldestMessageAlarm: Alarm;
   public readonly functionErrorsAlarm: Alarm;
   public readonly functionThrottlesAlarm: Alarm;
@@ -166,6 +174,27 @@ export class Alarms extends Construct {
         }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    const credentialWarningDays = (props.credentialExpiryWarning ?? Duration.days(30)).toDays();
+    this.credentialExpiryAlarm = notify(
+      new Alarm(this, 'CredentialExpiry', {
+        alarmName: `${stackName}-credential-expiring`,
+        alarmDescription:
+          `The upstream credential stops working within ${credentialWarningDays} days: the certificate in the upstream secret ` +
+          'expires, or (0 days) a new OAuth2 token could not be had. Upload a new certificate to the app registration and ' +
+          'put it in the secret, or run `smarthost doctor` for the token error.',
+        metric: new MathExpression({
+          expression: deliveryMetricQuery('MIN', DELIVERY_METRICS.credentialExpiresInDays),
+          usingMetrics: {},
+          period: Duration.hours(1),
+          label: 'Days until the upstream credential expires',
+        }),
+        threshold: credentialWarningDays,
+        comparisonOperator: ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
@@ -278,6 +307,7 @@ export class Alarms extends Construct {
           this.deadLetterAlarm,
           this.deliveryFailedAlarm,
           this.heldForOperatorAlarm,
+          this.credentialExpiryAlarm,
           this.oldestMessageAlarm,
           this.functionErrorsAlarm,
           this.functionThrottlesAlarm,

@@ -130,8 +130,27 @@ describe('Alarms', () => {
     assertNotifies(properties);
   });
 
-  it('are these seven, no more', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+  it('fire when the upstream credential stops working within 30 days (the minimum CredentialExpiresInDays of an hour)', () => {
+    const properties = alarm(stack.alarms.credentialExpiryAlarm);
+    assert.deepEqual(properties.Metrics, [
+      {
+        Id: 'expr_1',
+        Expression: 'SELECT MIN("CredentialExpiresInDays") FROM SCHEMA("Smarthost", service)',
+        Label: 'Days until the upstream credential expires',
+        Period: 3600,
+        ReturnData: true,
+      },
+    ]);
+    assert.equal(DELIVERY_METRICS.credentialExpiresInDays, 'CredentialExpiresInDays');
+    assert.equal(properties.ComparisonOperator, 'LessThanOrEqualToThreshold');
+    assert.equal(properties.Threshold, 30);
+    assert.equal(properties.TreatMissingData, 'notBreaching', 'a client secret alone reports nothing until it fails');
+    assert.match(properties.AlarmDescription, /smarthost doctor/);
+    assertNotifies(properties);
+  });
+
+  it('are these eight, no more', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 });
 
