@@ -349,7 +349,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     }
     this.heldUntried.get(sendClass)?.delete(envelope.id);
     const startedAt = new Date();
-    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox }, submitter, logger);
+    const outcome = await deliverMessage({ envelope, rcptTo, openBody: () => spool.openBody(envelope), mailbox: this.options.mailbox, earlierAttempts: state.attempts }, submitter, logger);
     const settled = settleAttempt({
       messageId: envelope.id,
       progress: {
