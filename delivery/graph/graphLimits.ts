@@ -86,6 +86,8 @@ export interface GraphLimiterSettings {
   perMinute?: number;
   /** Processes sending for this app and mailbox at once (Lambda instances): each takes its part of Graph's limits. */
   sharedBy: number;
+  /** The per-minute rate's window; shorter only in tests. */
+  rateWindowMs?: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export class GraphMailboxLimiter {
     this.sharedBy = settings.sharedBy;
     this.requests = new SendRate(this.requestsPerWindow, GRAPH_MAILBOX_LIMITS.requestsWindowMs);
     this.upload = new ByteWindow(this.uploadBytesPerWindow, GRAPH_MAILBOX_LIMITS.uploadWindowMs);
-    this.rate = settings.perMinute === undefined ? undefined : new SendRate(settings.perMinute);
+    this.rate = settings.perMinute === undefined ? undefined : new SendRate(settings.perMinute, settings.rateWindowMs);
   }
 
   /** Until when Graph asked to be left alone (0: no pause). */

@@ -48,6 +48,11 @@ export class GraphSubmitter implements Submitter {
 
   constructor(private readonly options: GraphSubmitterOptions) {}
 
+  /** The limiter this submitter waits on (its settings show how a runtime shares the mailbox). */
+  get limiter(): GraphMailboxLimiter {
+    return this.options.limiter;
+  }
+
   async submit(message: SubmitMessage): Promise<SubmitResult> {
     const mime = await readAll(message.raw);
     if (mime.length > GRAPH_MAX_MIME_BYTES) {
