@@ -1,3 +1,5 @@
+import { GRAPH_RULES } from './graph/graphReplyRules.ts';
+
 export type FailureKind = 'transient' | 'permanent' | 'config';
 
 /** A failed submission as nodemailer reports it; a nodemailer error object can be passed as is. */
@@ -30,6 +32,11 @@ export interface Classification {
    * not only hold this message, or each new attempt extends the block.
    */
   mailboxBlocked?: true;
+  /**
+   * The request reached the upstream and no answer came back (Graph: a timeout or 5xx after the
+   * request was sent; Graph has no idempotency key): the message may have been sent.
+   */
+  maybeSent?: true;
 }
 
 /**
@@ -47,7 +54,7 @@ export interface ClassifyContext {
 }
 
 /** What the rules look at, worked out once per failure. */
-interface Facts {
+export interface Facts {
   /** '' when the upstream sent no reply; else one line, basic code first: '550 5.7.60 SMTP; ...'. */
   reply: string;
   /** nodemailer's code and the system code it replaced, space separated: 'ESOCKET CERT_HAS_EXPIRED'. */
@@ -63,7 +70,7 @@ interface Facts {
  * First match wins. A rule with `reply` applies only when the upstream answered with a code;
  * one with `errorCode` or `detail` only when it did not (a network, TLS or local failure).
  */
-interface Rule {
+export interface Rule {
   reply?: RegExp;
   command?: RegExp;
   errorCode?: RegExp;
@@ -73,6 +80,7 @@ interface Rule {
   kind: FailureKind;
   throttled?: true;
   mailboxBlocked?: true;
+  maybeSent?: true;
   reason: string | ((facts: Facts) => string);
   action?: (facts: Facts) => string;
 }
@@ -112,6 +120,8 @@ function basicCredentialSteps(f: Facts): string {
  * both "STARTTLS is required" and a failed login; 554 5.2.0 is both send-as and the daily quota).
  */
 const RULES: readonly Rule[] = [
+  // Microsoft Graph's answers (command GRAPH ...), whose fixes differ from SMTP AUTH's.
+  ...GRAPH_RULES,
   // Replies
   {
     // nodemailer with requireTLS sends STARTTLS even when EHLO did not offer it; the answer is a
@@ -381,6 +391,7 @@ export function classifyReply(failure: UpstreamFailure, context: ClassifyContext
     reason: oneLine(`${reason} (${evidence(facts, failure)})`),
   };
   if (rule.mailboxBlocked) classification.mailboxBlocked = true;
+  if (rule.maybeSent) classification.maybeSent = true;
   if (rule.kind === 'config' && rule.action) {
     classification.operatorAction = oneLine(rule.action(facts));
   }

@@ -36,6 +36,8 @@ export interface DeliveryRequest {
   openBody: () => Readable;
   /** The mailbox the upstream authenticates as, for operator hints. */
   mailbox?: string;
+  /** Attempts already made (the spool's state, the ledger's claim): a route without an idempotency key looks before resending. */
+  earlierAttempts?: number;
 }
 
 /**
@@ -53,7 +55,8 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   // A failing source (unreadable file, broken S3 stream) surfaces through the submission.
   body.on('error', () => undefined);
   try {
-    const result = await submitter.submit({ id: envelope.id, from, to: request.rcptTo, raw });
+    const result = await submitter.submit({ id: envelope.id, from, to: request.rcptTo, raw, earlierAttempts: request.earlierAttempts ?? 0 });
+    if (result.warning) logger.warn({ messageId: envelope.id, warning: result.warning }, 'delivery warning');
     const refusals = result.rejected.map((r) => recipientOutcome(r.rcpt, r.failure, context));
     const outcome: AttemptOutcome = {
       accepted: result.accepted,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
-import type { SubmitResult, Submitter } from './smtp/submission.ts';
+import type { SubmitMessage, SubmitResult, Submitter } from './smtp/submission.ts';
 import { parseUpstreamConfig } from './upstreamConfig.ts';
 import { certificateNotAfter } from './token/certificateExpiry.ts';
 import type { TokenHealth } from './token/tokenProvider.ts';
@@ -37,7 +37,7 @@ export class SecretUpstreamSubmitter implements Submitter {
     return (await this.load()).mailbox;
   }
 
-  async submit(message: { id: string; from: string; to: string[]; raw: Readable }): Promise<SubmitResult> {
+  async submit(message: SubmitMessage): Promise<SubmitResult> {
     return (await this.load()).submitter.submit(message);
   }
 

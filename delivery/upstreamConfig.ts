@@ -109,8 +109,18 @@ function applyPreset(input: unknown): unknown {
   const auth = isRecord(input.auth) && input.auth.type === 'oauth2'
     ? { authority: preset.authority, scope: graphRoute ? preset.graphScope : preset.smtpScope, ...input.auth }
     : input.auth;
-  const graph = graphRoute ? { baseUrl: preset.graphBaseUrl, ...(isRecord(input.graph) ? input.graph : {}) } : input.graph;
+  const graph = graphRoute ? { baseUrl: preset.graphBaseUrl, smtpScope: preset.smtpScope, ...(isRecord(input.graph) ? input.graph : {}) } : input.graph;
   return { host: preset.host, ...input, auth, ...(graph === undefined ? {} : { graph }) };
+}
+
+/**
+ * Route graph without a preset and without auth.scope: the token is for the Graph the block names
+ * (graph.baseUrl), not for Exchange Online's SMTP, whose scope is the schema's default.
+ */
+function defaultGraphScope(input: unknown): unknown {
+  if (!isRecord(input) || input.route !== 'graph' || !isRecord(input.auth) || input.auth.type !== 'oauth2' || input.auth.scope !== undefined) return input;
+  const baseUrl = isRecord(input.graph) && typeof input.graph.baseUrl === 'string' ? input.graph.baseUrl : CLOUD_PRESETS.worldwide.graphBaseUrl;
+  return { ...input, auth: { ...input.auth, scope: `${baseUrl.replace(/\/+$/, '')}/.default` } };
 }
 
 const graphRouteSchema = z
@@ -118,6 +128,17 @@ const graphRouteSchema = z
     /** Graph's root, e.g. https://graph.microsoft.us; the client accepts any (tests, proxies). */
     baseUrl: z.url().default(CLOUD_PRESETS.worldwide.graphBaseUrl),
     saveToSentItems: z.boolean().default(true),
+    /**
+     * Messages too large for one sendMail request (about 3 MB of MIME): `smtp` sends them over
+     * SMTP AUTH as the same mailbox (host, port and security of this block); absent: they fail
+     * as too large. `upload` (a draft and an upload session) is not built yet.
+     */
+    largeMessages: z.enum(['smtp', 'upload']).optional(),
+    /** The SMTP route's token scope for largeMessages: smtp (a preset sets it; default worldwide). */
+    smtpScope: z
+      .string()
+      .regex(/^https:\/\/\S+\/\.default$/, { error: 'expected a resource scope ending in /.default, such as https://outlook.office365.com/.default' })
+      .default(CLOUD_PRESETS.worldwide.smtpScope),
   })
   .optional();
 
@@ -156,6 +177,16 @@ const upstreamObjectSchema = z
       if (isRecord(upstream) && upstream.route === 'graph' && isRecord(upstream.auth) && upstream.auth.type !== 'oauth2') {
         ctx.addIssue({ code: 'custom', path: ['auth', 'type'], message: 'route graph needs oauth2 (an app with the Mail.Send application permission)' });
       }
+      const largeMessages = isRecord(upstream) && isRecord(upstream.graph) ? upstream.graph.largeMessages : undefined;
+      if (largeMessages !== undefined && isRecord(upstream) && upstream.route !== 'graph') {
+        ctx.addIssue({ code: 'custom', path: ['graph', 'largeMessages'], message: 'applies to route graph only (route smtp sends every size Exchange Online takes)' });
+      } else if (largeMessages === 'upload') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['graph', 'largeMessages'],
+          message: 'upload (a draft with an upload session, Mail.ReadWrite) is not built yet: use smtp (SMTP AUTH as auth.user for messages over about 3 MB), or leave it out and such messages fail as too large',
+        });
+      }
       if (!isRecord(upstream) || upstream.security !== 'none' || !isRecord(upstream.auth)) return;
       if (upstream.auth.type === 'oauth2' || upstream.auth.type === 'basic') {
         ctx.addIssue({
@@ -168,7 +199,7 @@ const upstreamObjectSchema = z
     { when: () => true },
   );
 
-export const upstreamConfigSchema = z.preprocess(applyPreset, upstreamObjectSchema);
+export const upstreamConfigSchema = z.preprocess((input) => defaultGraphScope(applyPreset(input)), upstreamObjectSchema);
 
 export type UpstreamConfig = z.output<typeof upstreamConfigSchema>;
 export type UpstreamConfigInput = z.input<typeof upstreamObjectSchema>;

@@ -1,9 +1,14 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { AccessTokenProvider } from '../token/tokenProvider.ts';
-import { SubmitError, type Submitter, type SubmitResult } from '../smtp/submission.ts';
+import { SubmitError, type Submitter, type SubmitResult, type SubmitMessage, type UpstreamFailureReport } from '../smtp/submission.ts';
+import { GRAPH_MAX_MIME_BYTES, GraphMailboxBusyError, retryAfterMs, type GraphMailboxLimiter } from './graphLimits.ts';
+import { graphReplies } from './graphReplyRules.ts';
+import { graphError, internetMessageIdOf, lookUpSentItem } from './sentItemsLookup.ts';
 
-/** Graph takes about 4 MB per request, measured on the base64 body: about 3 MB of MIME. */
-export const GRAPH_MAX_MIME_BYTES = 3 * 1024 * 1024;
+export { GRAPH_MAX_MIME_BYTES };
+
+/** The application permission sendMail needs; RBAC for Applications grants it without putting it in the token. */
+const MAIL_SEND_ROLE = 'Mail.Send';
 
 export interface GraphSubmitterOptions {
   /** e.g. https://graph.microsoft.com (a preset's graphBaseUrl); overridable for tests and sovereign clouds. */
@@ -12,78 +17,193 @@ export interface GraphSubmitterOptions {
   tokens: AccessTokenProvider;
   saveToSentItems: boolean;
   timeoutMs: number;
-  appId?: string;
+  /** The app registration's client id, named in the fixes. */
+  appId: string;
+  /** This app's limits on this mailbox (graphMailboxLimiter), shared with every submitter for them. */
+  limiter: GraphMailboxLimiter;
+  /** The SMTP route of the same mailbox, for messages too large for one request (`graph.largeMessages: smtp`). */
+  largeMessages?: Submitter;
+}
+
+/**
+ * The request left and no usable answer came back (timeout, dropped connection, 5xx other than
+ * 503): Graph has no idempotency key, so the message may have been sent.
+ */
+export class AmbiguousSubmissionError extends SubmitError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(graphReplies.maybeSent(what), [], options);
+    this.name = 'AmbiguousSubmissionError';
+  }
 }
 
 /**
  * Microsoft Graph `POST /users/{mailbox}/sendMail` with the MIME base64-encoded: the bytes arrive
- * already rewritten (send-as, Received:) by deliverMessage, exactly as on the SMTP route. Failures
- * carry an SMTP-like reply so the shared classifyReply rules map them to a kind and a fix.
+ * already rewritten (send-as, Received:) by deliverMessage, exactly as on the SMTP route. Each
+ * request waits on the mailbox's limiter (Graph's budgets, the relay's per-minute rate where the
+ * caller does not schedule, a Retry-After pause). Failures carry an SMTP-like reply so the shared
+ * classifyReply maps them to a kind and a fix (graphReplyRules.ts).
  */
 export class GraphSubmitter implements Submitter {
+  private lookupForbiddenWarned = false;
+
   constructor(private readonly options: GraphSubmitterOptions) {}
 
-  async submit(message: { id: string; from: string; to: string[]; raw: Readable }): Promise<SubmitResult> {
+  /** The limiter this submitter waits on (its settings show how a runtime shares the mailbox). */
+  get limiter(): GraphMailboxLimiter {
+    return this.options.limiter;
+  }
+
+  async submit(message: SubmitMessage): Promise<SubmitResult> {
     const mime = await readAll(message.raw);
     if (mime.length > GRAPH_MAX_MIME_BYTES) {
-      throw failure(552, '5.3.4', `message of ${mime.length} bytes exceeds Graph sendMail's ${GRAPH_MAX_MIME_BYTES} bytes of MIME per request`);
+      if (this.options.largeMessages) {
+        const result = await this.options.largeMessages.submit({ ...message, raw: Readable.from([mime]) });
+        return { ...result, response: `over SMTP (${mime.length} bytes of MIME, more than one Graph request takes): ${result.response ?? ''}`.trim() };
+      }
+      throw new SubmitError(graphReplies.tooLarge(`the message of ${mime.length} bytes is over the ${GRAPH_MAX_MIME_BYTES} bytes of MIME one sendMail request takes`));
     }
     const token = await this.options.tokens.getToken();
-    const url = `${this.options.baseUrl.replace(/\/+$/, '')}/v1.0/users/${encodeURIComponent(this.options.mailbox)}/sendMail` +
-      (this.options.saveToSentItems ? '' : '?saveToSentItems=false');
-    let response: Response;
-    try {
-      response = await fetch(url, {
+    let warning: string | undefined;
+    if (this.options.saveToSentItems && (message.earlierAttempts ?? 0) > 0) {
+      const earlier = await this.findEarlierCopy(mime, token);
+      if (earlier.sent) {
+        return { accepted: [...message.to], rejected: [], response: `already in Sent Items of ${this.options.mailbox} (${earlier.id}): an earlier attempt sent it; not sent again` };
+      }
+      warning = earlier.warning;
+    }
+    const body = mime.toString('base64');
+    const response = await this.request(body.length, () =>
+      fetch(`${this.userUrl()}/sendMail${this.options.saveToSentItems ? '' : '?saveToSentItems=false'}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
-        body: mime.toString('base64'),
+        body,
         signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-    } catch (error) {
-      // The request may have reached Graph: a retry may duplicate the message.
-      throw new SubmitError({ code: 'EGRAPH_MAYBE_SENT', message: 'Graph did not answer; the message may have been sent' }, [], { cause: error });
-    }
+      }),
+    );
     if (response.status === 202) {
-      return { accepted: [...message.to], rejected: [], response: '202 Accepted (Graph sendMail)' };
+      await response.body?.cancel();
+      return { accepted: [...message.to], rejected: [], response: '202 Accepted (Graph sendMail)', ...(warning ? { warning } : {}) };
     }
-    const body = await response.text();
-    throw this.mapError(response.status, body, response.headers.get('retry-after'));
+    const text = await response.text().catch(() => '');
+    throw this.failureOf(response, text, token, message.from);
   }
 
-  private mapError(status: number, body: string, retryAfter: string | null): SubmitError {
-    const code = graphErrorCode(body);
-    const mailbox = this.options.mailbox;
+  async close(): Promise<void> {
+    await this.options.largeMessages?.close();
+  }
+
+  private userUrl(): string {
+    return `${this.options.baseUrl.replace(/\/+$/, '')}/v1.0/users/${encodeURIComponent(this.options.mailbox)}`;
+  }
+
+  /** One request under the mailbox's limiter; a transport failure after it may have left is ambiguous. */
+  private async request(bodyBytes: number, send: () => Promise<Response>): Promise<Response> {
+    let release: () => void;
+    try {
+      release = await this.options.limiter.acquire({ bodyBytes, message: true });
+    } catch (error) {
+      if (error instanceof GraphMailboxBusyError) throw new SubmitError(graphReplies.busy(error.message));
+      throw error;
+    }
+    try {
+      const response = await send();
+      if (response.status === 429 || response.status === 503) {
+        this.options.limiter.pause(Date.now() + retryAfterMs(response.headers.get('retry-after')));
+      }
+      return response;
+    } catch (error) {
+      throw transportFailure(error);
+    } finally {
+      release();
+    }
+  }
+
+  private failureOf(response: Response, text: string, token: string, sender: string): SubmitError {
+    const { status } = response;
+    const answer = { status, ...graphError(text) };
+    const { mailbox, appId } = this.options;
     if (status === 429 || status === 503) {
-      return failure(451, '4.7.500', `Graph throttled ${mailbox} (HTTP ${status}${retryAfter ? `, Retry-After ${retryAfter}s` : ''})`, { retryAfterSeconds: Number(retryAfter ?? 'NaN') });
+      return new SubmitError(graphReplies.throttled(answer, mailbox, this.options.limiter.pauseUntil - Date.now()));
     }
-    if (status >= 500) return new SubmitError({ code: 'EGRAPH_MAYBE_SENT', responseCode: undefined, message: `Graph answered HTTP ${status} after taking the request; the message may have been sent` });
-    if (code === 'ErrorSendAsDenied') return failure(550, '5.7.60', `SendAsDenied; ${mailbox} not allowed to send as this sender (Graph ErrorSendAsDenied)`);
-    if (status === 413 || code === 'ErrorMessageSizeExceeded') return failure(552, '5.3.4', 'message too large for Graph sendMail');
-    if (status === 404 || code === 'ErrorInvalidUser' || code === 'MailboxNotEnabledForRESTAPI') return failure(550, '5.1.10', `Graph: mailbox ${mailbox} not found (${code ?? status})`);
-    if (status === 401 || status === 403) {
-      const app = this.options.appId ?? '<appId>';
-      const hint = code === 'ErrorAccessDenied'
-        ? `RBAC for Applications does not cover ${mailbox}: New-ManagementRoleAssignment -App ${app} -Role "Application Mail.Send" -CustomResourceScope <scope covering ${mailbox}>`
-        : 'grant the Mail.Send application permission on Microsoft Graph and admin consent';
-      return failure(535, '5.7.139', `Graph refused the token (HTTP ${status} ${code ?? ''}): ${hint}`);
+    // 503 is "not processed, try later"; any other 5xx may come after Exchange took the message.
+    if (status >= 500) return new AmbiguousSubmissionError(`Graph answered HTTP ${status} ${answer.code ?? ''} after taking the request`.replace(/ +/g, ' '));
+    if (answer.code === 'ErrorSendAsDenied') return new SubmitError(graphReplies.sendAsDenied(answer, mailbox, sender));
+    if (status === 413 || answer.code === 'ErrorMessageSizeExceeded') return new SubmitError(graphReplies.tooLarge(graphReplyText(answer)));
+    if (status === 404 || answer.code === 'ErrorInvalidUser' || answer.code === 'MailboxNotEnabledForRESTAPI') {
+      return new SubmitError(graphReplies.mailboxNotFound(answer, mailbox));
     }
-    return failure(554, '5.0.0', `Graph answered HTTP ${status} ${code ?? ''}`);
+    if (status === 401) return new SubmitError(graphReplies.tokenRefused(answer));
+    if (status === 403) {
+      return new SubmitError(tokenRoles(token).includes(MAIL_SEND_ROLE) ? graphReplies.accessPolicy(answer, appId, mailbox) : graphReplies.noMailSend(answer, appId, mailbox));
+    }
+    return new SubmitError(graphReplies.refused(answer));
   }
 
-  async close(): Promise<void> {}
+  /**
+   * Whether an earlier attempt's copy is in Sent Items. Forbidden (no Mail.Read*): resend, with a
+   * warning once per submitter. Graph unable to answer: defer, since a resend could duplicate.
+   */
+  private async findEarlierCopy(mime: Buffer, token: string): Promise<{ sent: true; id: string } | { sent: false; warning?: string }> {
+    const id = internetMessageIdOf(mime);
+    if (!id) return { sent: false };
+    let answer: Awaited<ReturnType<typeof lookUpSentItem>>;
+    let release: () => void;
+    try {
+      release = await this.options.limiter.acquire({ bodyBytes: 0, message: false });
+    } catch (error) {
+      if (error instanceof GraphMailboxBusyError) throw new SubmitError(graphReplies.busy(error.message));
+      throw error;
+    }
+    try {
+      answer = await lookUpSentItem({ baseUrl: this.options.baseUrl, mailbox: this.options.mailbox, token, internetMessageId: id, timeoutMs: this.options.timeoutMs });
+    } finally {
+      release();
+    }
+    if (answer.found === true) return { sent: true, id };
+    if (answer.found === false) return { sent: false };
+    if (answer.found === 'forbidden') {
+      if (this.lookupForbiddenWarned) return { sent: false };
+      this.lookupForbiddenWarned = true;
+      return {
+        sent: false,
+        warning:
+          `Sent Items of ${this.options.mailbox} could not be searched before a resend (HTTP ${answer.status} ${answer.code ?? ''}), so a message an earlier attempt may have sent can arrive twice: ` +
+          `give app ${this.options.appId} the Microsoft Graph application permission Mail.ReadBasic.All (or Mail.Read) for the mailbox`,
+      };
+    }
+    throw new SubmitError(graphReplies.lookupFailed(`Sent Items of ${this.options.mailbox} could not be searched (${answer.detail})`));
+  }
 }
 
-function failure(reply: number, enhanced: string, text: string, _extra?: { retryAfterSeconds: number }): SubmitError {
-  return new SubmitError({ responseCode: reply, response: `${reply} ${enhanced} ${text}`, command: 'GRAPH sendMail', message: text });
+function graphReplyText(answer: { status: number; code: string | undefined; message: string | undefined }): string {
+  return `HTTP ${answer.status} ${answer.code ?? ''}${answer.message ? `: ${answer.message.slice(0, 160)}` : ''}`;
 }
 
-function graphErrorCode(body: string): string | undefined {
+/** Reasons the request never left: nothing can have been sent. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const TLS_CODE = /^(CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT)/;
+
+function transportFailure(error: unknown): SubmitError {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code && NOT_SENT_CODES.has(code)) {
+    const report: UpstreamFailureReport = { code: 'ECONNECTION', originalCode: code, command: 'GRAPH sendMail', message: `Graph could not be reached (${code})` };
+    return new SubmitError(report, [], { cause: error });
+  }
+  if (code && TLS_CODE.test(code)) {
+    return new SubmitError({ code: 'ETLS', originalCode: code, command: 'GRAPH sendMail', message: `the TLS connection to Graph failed (${code})` }, [], { cause: error });
+  }
+  const what = (error as Error).name === 'TimeoutError' ? 'Graph did not answer within the timeout' : `the connection to Graph broke (${code ?? (error as Error).name})`;
+  return new AmbiguousSubmissionError(what, { cause: error });
+}
+
+/** The roles of an app-only token, read without verifying it (Graph verifies; this only chooses the fix). */
+function tokenRoles(token: string): string[] {
   try {
-    const parsed: unknown = JSON.parse(body);
-    const error = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: { code?: unknown } }).error : undefined;
-    return typeof error?.code === 'string' ? error.code : undefined;
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: unknown };
+    return Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
   } catch {
-    return undefined;
+    return [];
   }
 }
 

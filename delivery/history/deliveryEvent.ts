@@ -79,6 +79,11 @@ export interface AttemptEvent extends EventBase {
   throttled?: boolean;
   /** Exchange Online blocked the whole mailbox: every delivery on it waits (`MAILBOX_BLOCK_MS`). */
   mailboxBlocked?: boolean;
+  /**
+   * The upstream took the request and gave no answer (Graph: a timeout or 5xx after sending, and
+   * Graph has no idempotency key): the message may have been sent, and a retry may duplicate it.
+   */
+  maybeSent?: boolean;
   decision: SettleDecision;
 }
 

@@ -15,6 +15,7 @@ export function describeEvent(event: DeliveryEvent): { label: string; text: stri
       if (event.accepted.length > 0) parts.push(`delivered to ${event.accepted.join(', ')}`);
       if (event.refused.length > 0) parts.push(`refused ${event.refused.map((r) => r.rcpt).join(', ')}`);
       if (event.deferred.length > 0) parts.push(`deferred ${event.deferred.map((r) => r.rcpt).join(', ')}`);
+      if (event.maybeSent) parts.push('may have been sent (no answer after the request left)');
       if (event.reply) parts.push(`reply: ${event.reply}${event.kind ? ` (${event.kind})` : ''}`);
       const decision = event.decision;
       parts.push(

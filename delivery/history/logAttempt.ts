@@ -17,7 +17,7 @@ export function logAttempt(logger: DeliveryLogger, settlement: Settlement, faile
       }
       return;
     case 'retry':
-      logger.warn({ ...base, kind: event.kind, throttled: event.throttled === true, reply: event.reply, reason: event.reason, retryAt: decision.at }, 'delivery attempt failed');
+      logger.warn({ ...base, kind: event.kind, throttled: event.throttled === true, ...(event.maybeSent ? { maybeSent: true } : {}), reply: event.reply, reason: event.reason, retryAt: decision.at }, event.maybeSent ? 'delivery attempt ended without an answer: may have been sent' : 'delivery attempt failed');
       return;
     case 'hold':
       logger.error(

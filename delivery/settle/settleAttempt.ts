@@ -111,5 +111,6 @@ function eventOf(input: SettleInput, attempt: number, decisive: RecipientOutcome
   }
   if (outcome.deferred.some((r) => r.classification.throttled)) event.throttled = true;
   if (outcome.deferred.some((r) => r.classification.mailboxBlocked)) event.mailboxBlocked = true;
+  if (outcome.deferred.some((r) => r.classification.maybeSent)) event.maybeSent = true;
   return event;
 }

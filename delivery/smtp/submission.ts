@@ -22,6 +22,21 @@ export interface SubmitResult {
   rejected: RecipientRejection[];
   /** The upstream's final reply to DATA, for the log. */
   response?: string;
+  /** Something the operator should know although the message went (logged as a warning). */
+  warning?: string;
+}
+
+/** One message for a submitter: the envelope and the bytes to send. */
+export interface SubmitMessage {
+  id: string;
+  from: string;
+  to: string[];
+  raw: Readable;
+  /**
+   * Attempts made before this one (0 or absent: the first). A route without an idempotency key
+   * (Graph) checks whether an earlier one went out before sending again.
+   */
+  earlierAttempts?: number;
 }
 
 /**
@@ -29,7 +44,7 @@ export interface SubmitResult {
  * the embedded default. Throws SubmitError when nothing was accepted.
  */
 export interface Submitter {
-  submit(message: { id: string; from: string; to: string[]; raw: Readable }): Promise<SubmitResult>;
+  submit(message: SubmitMessage): Promise<SubmitResult>;
   close(): Promise<void>;
 }
 

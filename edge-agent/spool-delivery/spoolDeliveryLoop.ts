@@ -359,7 +359,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     const startedAt = new Date();
     let outcome: AttemptOutcome;
     try {
-      outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: this.options.mailbox }, submitter, logger);
+      outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: this.options.mailbox, earlierAttempts: state.attempts }, submitter, logger);
     } finally {
       await body.close();
     }

@@ -133,7 +133,8 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   const startedAt = new Date();
   let outcome: Awaited<ReturnType<typeof deliverMessage>>;
   try {
-    outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox }, deps.submitter, logger);
+    // The ledger's claim counts this attempt already.
+    outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox, earlierAttempts: claim.attempts - 1 }, deps.submitter, logger);
   } finally {
     await heartbeat.stop();
   }

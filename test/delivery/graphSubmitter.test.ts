@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { classifyReply } from '../../delivery/classifyReply.ts';
+import { GraphMailboxLimiter } from '../../delivery/graph/graphLimits.ts';
 import { GraphSubmitter } from '../../delivery/graph/graphSubmitter.ts';
 import { SubmitError } from '../../delivery/smtp/submission.ts';
 import { GRAPH_RESOURCE, MAIL_SEND_ROLE, startFakeGraph, type FakeGraph } from '../../testbed/fakes/fakeGraph.ts';
@@ -18,7 +19,7 @@ before(async () => { graph = await startFakeGraph({ mailboxes: [MAILBOX] }); });
 after(async () => { await graph.close(); });
 
 function submitter(tok: string, mailbox = MAILBOX) {
-  return new GraphSubmitter({ baseUrl: graph.url, mailbox, tokens: { getToken: async () => tok }, saveToSentItems: false, timeoutMs: 5000, appId: 'app-1' });
+  return new GraphSubmitter({ baseUrl: graph.url, mailbox, tokens: { getToken: async () => tok }, saveToSentItems: false, timeoutMs: 5000, appId: 'app-1', limiter: new GraphMailboxLimiter(mailbox, { sharedBy: 1 }) });
 }
 const message = (raw: string | Buffer) => ({ id: 'm1', from: 'a@contoso.example', to: ['b@contoso.example'], raw: Readable.from([Buffer.from(raw)]) });
 
@@ -39,13 +40,17 @@ test('202 accepts every recipient and Graph gets the exact MIME bytes', async ()
 test('a token without Mail.Send is config with the RBAC fix naming the app', async () => {
   const error = await failureOf(submitter(token(GRAPH_RESOURCE, [])).submit(message(MIME)));
   assert.equal(error.failure.responseCode, 535);
-  assert.match(error.failure.response ?? '', /New-ManagementRoleAssignment -App app-1 -Role "Application Mail.Send"/);
+  const classified = classifyReply(error.failure, { mailbox: MAILBOX });
+  assert.equal(classified.kind, 'config');
+  assert.match(classified.operatorAction ?? '', /New-ManagementRoleAssignment -App app-1 -Role "Application Mail.Send" -CustomResourceScope "smarthost relay@contoso.example"/);
 });
 
-test('an unknown mailbox is 550 5.1.10', async () => {
+test('an unknown sending mailbox is held for the operator with the check to make', async () => {
   const error = await failureOf(submitter(token(GRAPH_RESOURCE, [MAIL_SEND_ROLE]), 'nobody@contoso.example').submit(message(MIME)));
-  assert.equal(error.failure.responseCode, 550);
-  assert.match(error.failure.response ?? '', /^550 5\.1\.10/);
+  assert.match(error.failure.response ?? '', /^550 5\.1\.8 Graph HTTP 404 ErrorInvalidUser/);
+  const classified = classifyReply(error.failure, { mailbox: 'nobody@contoso.example' });
+  assert.equal(classified.kind, 'config');
+  assert.match(classified.operatorAction ?? '', /Get-EXOMailbox -Identity nobody@contoso\.example/);
 });
 
 test('429 with Retry-After is transient and names the delay', async () => {
@@ -54,6 +59,7 @@ test('429 with Retry-After is transient and names the delay', async () => {
   assert.equal(error.failure.responseCode, 451);
   assert.match(error.failure.response ?? '', /Retry-After 7s/);
   assert.equal(classifyReply(error.failure).kind, 'transient');
+  assert.equal(classifyReply(error.failure).throttled, true);
 });
 
 test('504 after accepting is "may have been sent"', async () => {
@@ -62,6 +68,7 @@ test('504 after accepting is "may have been sent"', async () => {
   const error = await failureOf(submitter(token(GRAPH_RESOURCE, [MAIL_SEND_ROLE])).submit(message(MIME)));
   assert.equal(error.failure.code, 'EGRAPH_MAYBE_SENT');
   assert.equal(graph.sent.length, before + 1);
+  assert.equal(classifyReply(error.failure).maybeSent, true);
 });
 
 test('a 20 MB scan is refused before any request as message too large', async () => {
@@ -70,6 +77,7 @@ test('a 20 MB scan is refused before any request as message too large', async ()
   const error = await failureOf(submitter(token(GRAPH_RESOURCE, [MAIL_SEND_ROLE])).submit(message(big)));
   assert.equal(error.failure.responseCode, 552);
   assert.equal(classifyReply(error.failure).kind, 'permanent');
+  assert.match(classifyReply(error.failure).reason, /upstream\.graph\.largeMessages: smtp/);
   assert.equal(graph.sent.length, before);
 });
 

@@ -17,6 +17,8 @@ import { serverCert, serverKey } from './tlsFixtures.ts';
 export const EXCHANGE_ONLINE_RESOURCE = 'https://outlook.office365.com';
 export const EXCHANGE_ONLINE_SCOPE = `${EXCHANGE_ONLINE_RESOURCE}/.default`;
 export const SEND_AS_APP_ROLE = 'SMTP.SendAsApp';
+export const GRAPH_TOKEN_RESOURCE = 'https://graph.microsoft.com';
+export const GRAPH_TOKEN_SCOPE = `${GRAPH_TOKEN_RESOURCE}/.default`;
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface FakeClientRegistration {
@@ -24,6 +26,12 @@ export interface FakeClientRegistration {
   secret?: string;
   /** PEM certificate registered on the app; assertions must be signed by its key. */
   certPem?: string;
+  /**
+   * Application permissions on Microsoft Graph with admin consent: with it the app also gets
+   * tokens for https://graph.microsoft.com/.default carrying these roles ([] for an app whose
+   * Mail.Send comes from RBAC for Applications, which puts nothing in the token).
+   */
+  graphRoles?: string[];
 }
 
 export interface FakeTokenEndpointOptions {
@@ -97,6 +105,7 @@ export interface FakeTokenEndpoint extends AccessTokenVerifier {
 }
 
 interface ClientEntry {
+  graphRoles?: string[];
   secret?: string;
   cert?: { publicKey: KeyObject; x5t: string; x5tS256: string };
 }
@@ -180,6 +189,7 @@ export async function startFakeTokenEndpoint(opts: FakeTokenEndpointOptions): Pr
   for (const [clientId, reg] of Object.entries(opts.clients)) {
     const entry: ClientEntry = {};
     if (reg.secret !== undefined) entry.secret = reg.secret;
+    if (reg.graphRoles !== undefined) entry.graphRoles = reg.graphRoles;
     if (reg.certPem !== undefined) {
       const cert = new X509Certificate(reg.certPem);
       entry.cert = {
@@ -332,7 +342,8 @@ export async function startFakeTokenEndpoint(opts: FakeTokenEndpointOptions): Pr
       return refuse(aadError(400, 'unauthorized_client', 700016, `AADSTS700016: Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`));
     }
     const scope = form.get('scope');
-    if (scope !== EXCHANGE_ONLINE_SCOPE) {
+    const forGraph = scope === GRAPH_TOKEN_SCOPE && client.graphRoles !== undefined;
+    if (scope !== EXCHANGE_ONLINE_SCOPE && !forGraph) {
       return refuse(aadError(400, 'invalid_scope', 1002012, `AADSTS1002012: The provided value for scope ${scope ?? ''} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI). This fake only issues ${EXCHANGE_ONLINE_SCOPE}.`));
     }
     if (secret !== null && assertion !== null) {
@@ -356,7 +367,7 @@ export async function startFakeTokenEndpoint(opts: FakeTokenEndpointOptions): Pr
     return {
       status: 200,
       record,
-      body: { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: mint(clientId, grantKind) },
+      body: { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: mint(clientId, grantKind, forGraph ? { aud: GRAPH_TOKEN_RESOURCE, roles: client.graphRoles ?? [] } : {}) },
     };
   }
 
