@@ -121,7 +121,8 @@ function applyPreset(input: unknown): unknown {
  */
 function fillPoolUsers(input: unknown): unknown {
   if (!isRecord(input) || !Array.isArray(input.mailboxes)) return input;
-  const first = input.mailboxes.find((m): m is Record<string, unknown> => isRecord(m) && typeof m.mailbox === 'string');
+  // A bad first address is reported at its own key only, not again as auth.user.
+  const first = input.mailboxes.find((m): m is Record<string, unknown> => isRecord(m) && z.email().safeParse(m.mailbox).success);
   const withUser = (auth: unknown, user: unknown): unknown =>
     isRecord(auth) && (auth.type === 'oauth2' || auth.type === 'basic') && auth.user === undefined && typeof user === 'string' ? { ...auth, user } : auth;
   return {
@@ -275,9 +276,17 @@ export const UPSTREAM_SECRET_PATHS: readonly (readonly string[])[] = [
   ['auth', 'certificate', 'key'],
 ];
 
+/** Masks the block's secrets and those of each pool mailbox with credentials of its own. */
+export function maskUpstreamInPlace(upstream: unknown): void {
+  for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(upstream, path);
+  if (isRecord(upstream) && Array.isArray(upstream.mailboxes)) {
+    for (const member of upstream.mailboxes) for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(member, path);
+  }
+}
+
 /** A deep copy safe to print or log. */
 export function maskUpstreamSecrets(upstream: UpstreamConfig): unknown {
   const copy: unknown = structuredClone(upstream);
-  for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy, path);
+  maskUpstreamInPlace(copy);
   return copy;
 }

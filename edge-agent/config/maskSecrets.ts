@@ -1,4 +1,4 @@
-import { UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
+import { maskUpstreamInPlace } from '../../delivery/upstreamConfig.ts';
 import { maskPathInPlace } from '../../config-toolkit/secretMask.ts';
 import type { AgentConfig } from './agentConfigSchema.ts';
 
@@ -14,7 +14,7 @@ export function maskSecrets(config: AgentConfig): unknown {
     maskPathInPlace(copy.status, ['auth', 'password']);
   }
   if ('upstream' in copy) {
-    for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy.upstream, path);
+    maskUpstreamInPlace(copy.upstream);
   }
   return copy;
 }
