@@ -34,6 +34,18 @@ export class SendRate {
     }
   }
 
+  /** Returns a slot taken at `at` that was not used (the pool chose the message, then held it back). */
+  giveBack(at: number): void {
+    const index = this.starts.lastIndexOf(at);
+    if (index >= 0) this.starts.splice(index, 1);
+  }
+
+  /** Slots taken in the current window: how loaded this mailbox is. */
+  used(now = Date.now()): number {
+    this.forget(now);
+    return this.starts.length;
+  }
+
   /** When the next slot opens (now when one is free). */
   nextSlotAt(now = Date.now()): number {
     this.forget(now);

@@ -3,6 +3,7 @@ import { configErrorMap, formatConfigIssues, isRecord, quoteValue, type ConfigPa
 import { durationSchema, integerSchema, isInlinePem, pemOrPathSchema } from '../config-toolkit/fieldSchemas.ts';
 import { maskPathInPlace } from '../config-toolkit/secretMask.ts';
 import { CLOUD_PRESETS, CLOUD_PRESET_NAMES } from './cloudPresets.ts';
+import { EXCHANGE_LIMITS } from './exchangeLimits.ts';
 
 /**
  * The `upstream` block: where and how delivered mail is submitted. The agent reads it from YAML and
@@ -123,6 +124,24 @@ function defaultGraphScope(input: unknown): unknown {
   return { ...input, auth: { ...input.auth, scope: `${baseUrl.replace(/\/+$/, '')}/.default` } };
 }
 
+/**
+ * A pool (`mailboxes`) authenticates each mailbox as itself: `auth.user` (and a mailbox's own
+ * `auth.user`) may be left out and is then the first mailbox (the mailbox itself), so the block
+ * keeps one shape for every runtime and the single-mailbox form parses as before.
+ */
+function fillPoolUsers(input: unknown): unknown {
+  if (!isRecord(input) || !Array.isArray(input.mailboxes)) return input;
+  // A bad first address is reported at its own key only, not again as auth.user.
+  const first = input.mailboxes.find((m): m is Record<string, unknown> => isRecord(m) && z.email().safeParse(m.mailbox).success);
+  const withUser = (auth: unknown, user: unknown): unknown =>
+    isRecord(auth) && (auth.type === 'oauth2' || auth.type === 'basic') && auth.user === undefined && typeof user === 'string' ? { ...auth, user } : auth;
+  return {
+    ...input,
+    auth: withUser(input.auth, first?.mailbox),
+    mailboxes: input.mailboxes.map((m: unknown) => (isRecord(m) && m.auth !== undefined ? { ...m, auth: withUser(m.auth, m.mailbox) } : m)),
+  };
+}
+
 const graphRouteSchema = z
   .strictObject({
     /** Graph's root, e.g. https://graph.microsoft.us; the client accepts any (tests, proxies). */
@@ -142,6 +161,25 @@ const graphRouteSchema = z
   })
   .optional();
 
+const rateLimitFields = {
+  perMinute: integerSchema(1),
+  connections: integerSchema(1),
+  /** Exchange Online counts recipients per mailbox over a rolling 24 hours. */
+  recipientsPerDay: integerSchema(1),
+};
+
+/** One mailbox of a pool: its own address, the addresses it may send as, and what it does not share. */
+const poolMailboxSchema = z.strictObject({
+  mailbox: z.email(),
+  /** Addresses this mailbox has SendAs on; mail sent as one of them goes only through mailboxes that list it. */
+  sendAs: z.array(z.email()).default([]),
+  route: z.enum(['smtp', 'graph']).optional(),
+  /** Its own credentials; absent: upstream.auth with this mailbox as the user. */
+  auth: upstreamAuthSchema.optional(),
+  /** Its own limits; each absent one is upstream.rateLimit's. */
+  rateLimit: z.strictObject({ perMinute: rateLimitFields.perMinute.optional(), connections: rateLimitFields.connections.optional(), recipientsPerDay: rateLimitFields.recipientsPerDay.optional() }).optional(),
+});
+
 const upstreamObjectSchema = z
   .strictObject({
     preset: z.enum(CLOUD_PRESET_NAMES).optional(),
@@ -160,10 +198,15 @@ const upstreamObjectSchema = z
     auth: upstreamAuthSchema,
     rateLimit: z
       .strictObject({
-        perMinute: integerSchema(1).default(30),
-        connections: integerSchema(1).default(3),
+        perMinute: rateLimitFields.perMinute.default(EXCHANGE_LIMITS.messagesPerMinute),
+        connections: rateLimitFields.connections.default(EXCHANGE_LIMITS.connections),
+        recipientsPerDay: rateLimitFields.recipientsPerDay.default(EXCHANGE_LIMITS.recipientsPerDay),
+        /** Messages an hour to one recipient, over the whole pool (Exchange's receiving limit). */
+        perRecipientPerHour: integerSchema(1).default(EXCHANGE_LIMITS.messagesPerHourPerRecipient),
       })
       .prefault({}),
+    /** A pool: several mailboxes sharing this block (absent: auth.user alone, a pool of one). */
+    mailboxes: z.array(poolMailboxSchema).min(1).optional(),
     /** Milliseconds. */
     timeouts: z
       .strictObject({
@@ -174,6 +217,7 @@ const upstreamObjectSchema = z
   })
   .superRefine(
     (upstream: unknown, ctx) => {
+      checkPool(upstream, ctx);
       if (isRecord(upstream) && upstream.route === 'graph' && isRecord(upstream.auth) && upstream.auth.type !== 'oauth2') {
         ctx.addIssue({ code: 'custom', path: ['auth', 'type'], message: 'route graph needs oauth2 (an app with the Mail.Send application permission)' });
       }
@@ -199,7 +243,41 @@ const upstreamObjectSchema = z
     { when: () => true },
   );
 
-export const upstreamConfigSchema = z.preprocess((input) => defaultGraphScope(applyPreset(input)), upstreamObjectSchema);
+/**
+ * A mailbox listed twice would split one mailbox's limits in two; a sendAs address listed under
+ * two mailboxes is allowed (either may send it, the less loaded one does).
+ */
+function checkPool(upstream: unknown, ctx: z.core.$RefinementCtx): void {
+  if (!isRecord(upstream) || !Array.isArray(upstream.mailboxes)) return;
+  const seen = new Map<string, number>();
+  upstream.mailboxes.forEach((member: unknown, index) => {
+    if (!isRecord(member) || typeof member.mailbox !== 'string') return;
+    const key = member.mailbox.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'mailbox'], message: `${quoteValue(member.mailbox)} is listed twice (also mailboxes[${first}]); list each mailbox once` });
+    } else {
+      seen.set(key, index);
+    }
+    const auth = isRecord(member.auth) ? member.auth : undefined;
+    if (auth && typeof auth.user === 'string' && auth.user.toLowerCase() !== key) {
+      ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'auth', 'user'], message: `must be the mailbox itself (${quoteValue(member.mailbox)}); leave it out` });
+    }
+    const route = member.route ?? upstream.route;
+    if (route === 'graph' && member.route === 'graph' && upstream.route !== 'graph' && !auth) {
+      ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'auth'], message: 'route graph on one mailbox needs its own oauth2 auth (the Graph scope differs from the SMTP one)' });
+    }
+    if (route === 'graph' && (auth ?? (isRecord(upstream.auth) ? upstream.auth : {})).type !== 'oauth2') {
+      ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'route'], message: 'route graph needs oauth2 (an app with the Mail.Send application permission)' });
+    }
+  });
+  const user = isRecord(upstream.auth) ? upstream.auth.user : undefined;
+  if (typeof user === 'string' && !seen.has(user.toLowerCase())) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'user'], message: `${quoteValue(user)} is not one of upstream.mailboxes; leave it out with a pool (each mailbox authenticates as itself)` });
+  }
+}
+
+export const upstreamConfigSchema = z.preprocess((input) => fillPoolUsers(defaultGraphScope(applyPreset(input))), upstreamObjectSchema);
 
 export type UpstreamConfig = z.output<typeof upstreamConfigSchema>;
 export type UpstreamConfigInput = z.input<typeof upstreamObjectSchema>;
@@ -229,9 +307,17 @@ export const UPSTREAM_SECRET_PATHS: readonly (readonly string[])[] = [
   ['auth', 'certificate', 'key'],
 ];
 
+/** Masks the block's secrets and those of each pool mailbox with credentials of its own. */
+export function maskUpstreamInPlace(upstream: unknown): void {
+  for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(upstream, path);
+  if (isRecord(upstream) && Array.isArray(upstream.mailboxes)) {
+    for (const member of upstream.mailboxes) for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(member, path);
+  }
+}
+
 /** A deep copy safe to print or log. */
 export function maskUpstreamSecrets(upstream: UpstreamConfig): unknown {
   const copy: unknown = structuredClone(upstream);
-  for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy, path);
+  maskUpstreamInPlace(copy);
   return copy;
 }

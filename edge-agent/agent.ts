@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
-import { submitterForUpstream, type ChosenSubmitter } from '../delivery/submitterForUpstream.ts';
+import { submitterForUpstream } from '../delivery/submitterForUpstream.ts';
+import type { TokenHealth } from '../delivery/token/tokenProvider.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
+import { CLOUD_PRESETS } from '../delivery/cloudPresets.ts';
+import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
+import { MailboxPool } from '../delivery/pool/mailboxPool.ts';
+import { poolMembers } from '../delivery/pool/poolMembers.ts';
+import type { UpstreamConfig } from '../delivery/upstreamConfig.ts';
+import { recipientBudgetFile } from './spool-delivery/recipientBudgetFile.ts';
 import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
 import type { SqsForwarder } from './forwarder/sqsForwarder.ts';
 // Types only: the module itself (and the AWS SDK) is imported when cloud mode starts.
@@ -52,23 +59,46 @@ export interface AgentDependencies extends CloudForwardingOptions {
   statusLimits?: import('./status/statusServer.ts').StatusLimits;
 }
 
-/** The upstream submitter the config asks for: inline block, a Secrets Manager secret, or the outbox. */
-export async function submitterFor(
-  config: AgentConfig,
-  logger: Logger,
-): Promise<{ submitter: Submitter; mailbox?: string; connections: number; perMinute?: number; tokens?: ChosenSubmitter['tokens'] }> {
+/**
+ * The mailboxes the config delivers through: each of `upstream.mailboxes` (or the one upstream)
+ * with its own submitter and limits, a secret's upstream as a pool of one, or the outbox.
+ */
+export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promise<MailboxPool> {
   const upstream = config.upstream;
   if (!upstream) {
     logger.warn(
       { outbox: config.outbox.dir },
       'no upstream configured: accepted mail is written to the outbox folder, not sent. Configure upstream to deliver to Microsoft 365.',
     );
-    return { submitter: new OutboxSubmitter(config.outbox.dir), connections: OUTBOX_CONNECTIONS };
+    return new MailboxPool([{ mailbox: undefined, submitter: new OutboxSubmitter(config.outbox.dir), route: 'outbox', connections: OUTBOX_CONNECTIONS }]);
   }
-  // The spool delivery loop schedules by the rate (SendRate), so the submitter does not.
-  const chosen = await submitterForUpstream(upstream, { callerLimitsRate: true });
-  // A secret's mailbox is known only once the secret is read: operator hints then go without it.
-  return { ...chosen, mailbox: 'secretArn' in upstream ? undefined : await chosen.mailbox() };
+  if ('secretArn' in upstream) {
+    // A secret's mailbox and rate are known only once it is read: its submitter limits the rate
+    // itself, and operator hints go without the mailbox.
+    const chosen = await submitterForUpstream(upstream);
+    return new MailboxPool([{ mailbox: undefined, submitter: chosen.submitter, route: 'upstream from secret', connections: chosen.connections, ...(chosen.tokens ? { tokens: chosen.tokens } : {}) }]);
+  }
+  const members = poolMembers(upstream).map((member) => {
+    // The spool delivery loop schedules by each mailbox's rate (SendRate), so the submitter does not.
+    const { submitter, tokens } = createUpstreamSubmitter(member.upstream, 1, true);
+    const { rateLimit } = member.upstream;
+    return {
+      mailbox: member.mailbox,
+      sendAs: member.sendAs,
+      submitter,
+      route: routeName(member.upstream),
+      connections: rateLimit.connections,
+      perMinute: rateLimit.perMinute,
+      recipientsPerDay: rateLimit.recipientsPerDay,
+      ...(tokens ? { tokens } : {}),
+    };
+  });
+  return new MailboxPool(members, { budgetStore: recipientBudgetFile(config.spool.dir), perRecipientPerHour: upstream.rateLimit.perRecipientPerHour, logger });
+}
+
+/** How mail leaves through one mailbox, for the history. */
+function routeName(upstream: UpstreamConfig): string {
+  return upstream.route === 'graph' ? `graph ${upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl}` : `smtp ${upstream.host}:${upstream.port}`;
 }
 
 /** Wires intake → spool → (delivery loop → upstream | SQS forwarder) and starts listening. */
@@ -96,7 +126,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   let forwarder: SqsForwarder | undefined;
   let upstreamName: string;
   let alertMail: { submitter: Submitter; from: () => Promise<string | undefined> } | undefined;
-  let tokens: ChosenSubmitter['tokens'];
+  let tokens: { health(): TokenHealth } | undefined;
 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
@@ -107,19 +137,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const chosen = deps.submitter ? { submitter: deps.submitter, mailbox: undefined, connections: OUTBOX_CONNECTIONS, perMinute: undefined, tokens: undefined } : await submitterFor(config, logger);
-    alertMail = { submitter: chosen.submitter, from: async () => chosen.mailbox };
-    tokens = chosen.tokens;
+    const pool = deps.submitter
+      ? new MailboxPool([{ mailbox: undefined, submitter: deps.submitter, route: 'outbox', connections: OUTBOX_CONNECTIONS }])
+      : await mailboxPoolFor(config, logger);
+    // Alerts mail the admin through the first mailbox and watch its token (a pool's members share the app).
+    const first = pool.members[0]!;
+    alertMail = { submitter: first.submitter, from: async () => first.mailbox };
+    tokens = pool.members.find((m) => m.tokens)?.tokens;
     const loop = new SpoolDeliveryLoop({
       spool,
-      submitter: chosen.submitter,
+      pool,
       logger,
-      concurrency: chosen.connections,
-      perMinute: chosen.perMinute,
-      mailbox: chosen.mailbox,
       policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
       history,
-      route: deps.submitter || !config.upstream ? 'outbox' : 'secretArn' in config.upstream ? 'upstream from secret' : `smtp ${config.upstream.host}:${config.upstream.port}`,
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,
     });
     await loop.start(queued);
@@ -127,7 +157,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     onAccepted = (envelope) => loop.enqueue(envelope);
     stopConsumer = async (timeoutMs) => {
       await loop.stop(timeoutMs);
-      await chosen.submitter.close();
+      await pool.close();
     };
     upstreamName = config.upstream ? ('secretArn' in config.upstream ? config.upstream.secretArn : config.upstream.host) : 'outbox';
   }

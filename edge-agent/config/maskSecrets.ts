@@ -1,4 +1,4 @@
-import { UPSTREAM_SECRET_PATHS } from '../../delivery/upstreamConfig.ts';
+import { maskUpstreamInPlace } from '../../delivery/upstreamConfig.ts';
 import { maskPathInPlace } from '../../config-toolkit/secretMask.ts';
 import type { AgentConfig } from './agentConfigSchema.ts';
 import { maskWebhookUrl } from '../alerts/maskWebhookUrl.ts';
@@ -18,7 +18,7 @@ export function maskSecrets(config: AgentConfig): unknown {
     for (const webhook of copy.alerts.webhooks as { url: string }[]) webhook.url = maskWebhookUrl(webhook.url);
   }
   if ('upstream' in copy) {
-    for (const path of UPSTREAM_SECRET_PATHS) maskPathInPlace(copy.upstream, path);
+    maskUpstreamInPlace(copy.upstream);
   }
   return copy;
 }

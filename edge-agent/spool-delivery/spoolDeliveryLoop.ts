@@ -5,26 +5,31 @@ import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
+import { MailboxPool, type PoolLease } from '../../delivery/pool/mailboxPool.ts';
 import { RepeatedFailureGuard, type RepeatedFailure } from '../../delivery/repeatedFailureGuard.ts';
 import { nextRetryDelay, type RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
-import { SendRate } from '../../delivery/sendRate.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
 import type { DeliveryState, Spool } from '../spool/spool.ts';
 import type { SpoolHistory } from '../spool/spoolHistory.ts';
 
-export interface SpoolDeliveryLoopOptions {
-  spool: Spool;
+interface SingleUpstreamOptions {
   submitter: Submitter;
-  policy: RetryPolicy;
-  logger: DeliveryLogger;
   /** Messages in flight at once; matches the upstream's connection limit. */
   concurrency: number;
   /** Deliveries started per minute at most (the upstream's rate limit); absent: no limit. */
   perMinute?: number;
   /** The mailbox the upstream authenticates as, for operator hints. */
   mailbox?: string;
-  /** How long to hold all deliveries after the upstream throttles (432 4.3.2). */
+}
+
+export type SpoolDeliveryLoopOptions = SpoolDeliveryLoopBase & (SingleUpstreamOptions | { pool: MailboxPool });
+
+interface SpoolDeliveryLoopBase {
+  spool: Spool;
+  policy: RetryPolicy;
+  logger: DeliveryLogger;
+  /** How long to hold a mailbox's deliveries after the upstream throttles it (432 4.3.2). */
   throttlePauseMs: number;
   /** Where each attempt's event is kept; absent: no history (some tests). */
   history?: SpoolHistory;
@@ -41,6 +46,12 @@ interface Pending {
   dueAt: number;
   /** Just accepted: no delivery state can exist yet, so none is read. */
   fresh: boolean;
+  /** The address it goes out as (RepeatedFailureGuard.classOf): which mailboxes may send it. */
+  sendClass: string;
+  /** Recipients it is owed to at most, for the mailboxes' recipient budgets. */
+  rcpts: number;
+  /** No attempt yet: held untried on a mailbox whose guard holds its sender. */
+  untried: boolean;
 }
 
 /**
@@ -78,24 +89,33 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
   private timer: NodeJS.Timeout | undefined;
   private timerDueAt = 0;
   private rescanTimer: NodeJS.Timeout | undefined;
-  private pausedUntil = 0;
-  private readonly rate: SendRate | undefined;
+  private readonly pool: MailboxPool;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
-  private readonly repeated = new RepeatedFailureGuard();
   /** Per class (RepeatedFailureGuard.classOf): messages held untried, made due at once on release. */
   private readonly heldUntried = new Map<string, Set<string>>();
+  /** Due messages the last pump could not start because every mailbox they may use was unavailable. */
+  private readonly waitingForMailbox = new Set<string>();
 
   constructor(private readonly options: SpoolDeliveryLoopOptions) {
     super();
-    this.rate = options.perMinute === undefined ? undefined : new SendRate(options.perMinute);
+    this.pool =
+      'pool' in options
+        ? options.pool
+        : new MailboxPool([{ mailbox: options.mailbox, submitter: options.submitter, route: options.route ?? 'upstream', connections: options.concurrency, ...(options.perMinute === undefined ? {} : { perMinute: options.perMinute }) }]);
+  }
+
+  /** The mailboxes this loop delivers through. */
+  get mailboxPool(): MailboxPool {
+    return this.pool;
   }
 
   /** Schedules what the spool held at start, honouring each message's recorded next attempt. */
   async start(queued: MessageEnvelope[]): Promise<void> {
+    await this.pool.load();
     for (const envelope of queued) {
       const state = await this.options.spool.readState(envelope.id);
-      this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0);
+      this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0, { untried: !state || state.attempts === 0, rcpts: state?.pendingRcpts?.length });
     }
     this.rescanTimer = setInterval(() => {
       this.rescan().catch((error: unknown) => this.options.logger.warn({ err: String(error) }, 'could not scan the spool'));
@@ -117,7 +137,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
         this.options.logger.info({ messageId: id }, 'picked up a message put back in the queue');
         // Put back by the operator: they expect it tried, so its class is no longer held.
         this.releaseClass(RepeatedFailureGuard.classOf(envelope));
-        this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0);
+        this.wait(envelope, state?.nextAttemptAt ? Date.parse(state.nextAttemptAt) : 0, { untried: !state || state.attempts === 0, rcpts: state?.pendingRcpts?.length });
       }
     }
     this.pump();
@@ -131,14 +151,15 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     if (this.pending.has(envelope.id) || this.inFlight.has(envelope.id)) {
       return; // A rescan found it between its rename and this call.
     }
-    this.wait(envelope, 0, true);
+    this.wait(envelope, 0, { fresh: true, untried: true });
     this.pump();
   }
 
   /** A message an operator put back in the queue (resend): its state file is read at its turn. */
   requeued(envelope: MessageEnvelope): void {
     if (this.stopping || this.pending.has(envelope.id) || this.inFlight.has(envelope.id)) return;
-    this.wait(envelope, 0);
+    // Put back by the operator: tried as a probe even where its sender is held.
+    this.wait(envelope, 0, { untried: false });
     this.pump();
   }
 
@@ -167,14 +188,22 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     return oldest;
   }
 
-  /** Until when every delivery waits (the upstream throttled, or blocked the mailbox); 0 when none. */
+  /** Until when every delivery waits (every mailbox throttled or blocked); 0 when one is not. */
   get heldUntil(): number {
-    return this.pausedUntil > Date.now() ? this.pausedUntil : 0;
+    return this.pool.heldUntil();
   }
 
-  private wait(envelope: MessageEnvelope, dueAt: number, fresh = false): void {
+  private wait(envelope: MessageEnvelope, dueAt: number, how: { fresh?: boolean; untried?: boolean; rcpts?: number | undefined } = {}): void {
     // Every entry has the same fields (no spreads), so V8 gives them all one hidden class.
-    this.pending.set(envelope.id, { id: envelope.id, envelope: this.pending.size < ENVELOPES_IN_MEMORY ? envelope : undefined, dueAt, fresh });
+    this.pending.set(envelope.id, {
+      id: envelope.id,
+      envelope: this.pending.size < ENVELOPES_IN_MEMORY ? envelope : undefined,
+      dueAt,
+      fresh: how.fresh === true,
+      sendClass: RepeatedFailureGuard.classOf(envelope),
+      rcpts: how.rcpts ?? envelope.rcptTo.length,
+      untried: how.untried === true,
+    });
   }
 
   /** Messages waiting or in flight. */
@@ -210,11 +239,12 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       return false;
     }
     const now = Date.now();
-    if (now < this.pausedUntil) {
+    if (this.pool.heldUntil(now) > now) {
       return true;
     }
     for (const item of this.pending.values()) {
-      if (item.dueAt <= now) {
+      // Due, but every mailbox it may use is paused or out of budget: it waits like a future retry.
+      if (item.dueAt <= now && !this.waitingForMailbox.has(item.id)) {
         return false;
       }
     }
@@ -226,31 +256,39 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       return;
     }
     const now = Date.now();
-    // A full rate window: nothing can start before it opens, whatever is due. Not scanning the
-    // queue then keeps each new message O(1) while a backlog waits for the per-minute limit.
-    const rateFull = this.rate !== undefined && this.rate.nextSlotAt(now) > now;
-    if (now >= this.pausedUntil && !rateFull) {
+    this.waitingForMailbox.clear();
+    // When to look again: the next retry that falls due, or when a mailbox a due message may use
+    // opens. A finishing delivery pumps too, so busy connections need no timer.
+    let wake = Infinity;
+    const nextStart = this.pool.nextStartAt(now);
+    if (nextStart > now) {
+      // No mailbox can start anything: not scanning the queue keeps each new message O(1) while a
+      // backlog waits for the per-minute limit.
+      wake = nextStart;
+    } else {
       // The map keeps arrival order (ids sort by arrival and new mail is appended), so the first
-      // due entries are the oldest: no sort, and the scan stops as soon as the slots are full.
+      // due entries are the oldest: no sort, and the scan stops once no mailbox can start more.
       for (const item of this.pending.values()) {
-        if (this.inFlight.size >= this.options.concurrency) {
-          break;
+        if (item.dueAt > now) {
+          wake = Math.min(wake, item.dueAt);
+          continue;
         }
-        if (item.dueAt <= now) {
-          if (this.rate && !this.rate.tryTake(now)) {
-            break;
-          }
-          this.begin(item);
+        const choice = this.pool.choose(item.sendClass, item.rcpts, item.untried, now);
+        if ('retryAt' in choice) {
+          // Its mailboxes are paused, rate-limited, out of budget or busy; others may still go.
+          this.waitingForMailbox.add(item.id);
+          wake = Math.min(wake, choice.retryAt);
+          continue;
+        }
+        this.begin(item, choice.lease);
+        const next = this.pool.nextStartAt(now);
+        if (next > now) {
+          wake = Math.min(wake, next);
+          break;
         }
       }
     }
-    // With free slots and nothing due, only a timer brings the next retry; otherwise a finishing
-    // delivery pumps again.
-    if (this.inFlight.size < this.options.concurrency) {
-      this.armTimer(now);
-    } else {
-      this.disarmTimer();
-    }
+    this.armTimer(wake);
     if (this.idleWaiters.length > 0 && this.isIdle()) {
       for (const resolve of this.idleWaiters.splice(0)) {
         resolve();
@@ -258,14 +296,16 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     }
   }
 
-  private begin(item: Pending): void {
+  private begin(item: Pending, lease: PoolLease): void {
     const { id } = item;
     this.pending.delete(id);
-    const run = this.attempt(item)
+    const run = this.attempt(item, lease)
       .catch((error: unknown) => {
+        lease.cancel();
         // The outcome could not be recorded (spool I/O): keep the message and try again later.
         this.options.logger.error({ messageId: id, err: String(error) }, 'could not record a delivery outcome');
         this.pending.set(id, { ...item, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000), fresh: false });
+        this.waitingForMailbox.delete(id);
       })
       .finally(() => {
         this.inFlight.delete(id);
@@ -274,7 +314,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     this.inFlight.set(id, run);
   }
 
-  private async attempt(item: Pending): Promise<void> {
+  private async attempt(item: Pending, lease: PoolLease): Promise<void> {
     let envelope = item.envelope;
     if (!envelope) {
       try {
@@ -283,28 +323,19 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           // Removed from the queue behind the worker's back (an operator): nothing left to deliver.
           this.options.logger.warn({ messageId: item.id }, 'message no longer in the queue, skipped');
+          lease.cancel();
           return;
         }
         throw error;
       }
     }
-    await this.process(envelope, item.fresh);
+    await this.process(envelope, item.fresh, lease);
   }
 
-  private armTimer(now: number): void {
-    if (this.pending.size === 0) {
+  private armTimer(nextDue: number): void {
+    if (this.pending.size === 0 || nextDue === Infinity) {
       this.disarmTimer();
       return;
-    }
-    const blockedUntil = Math.max(this.pausedUntil, this.rate?.nextSlotAt(now) ?? 0);
-    let nextDue = Infinity;
-    if (blockedUntil > now) {
-      // Paused or rate-limited: wake when that ends and look then (at most perMinute scans a minute).
-      nextDue = blockedUntil;
-    } else {
-      for (const item of this.pending.values()) {
-        nextDue = Math.min(nextDue, item.dueAt);
-      }
     }
     // While the rate window is full every new message pumps with the same wake-up time: keep the
     // timer. A new one per message, each with a slightly different delay, made Node keep a timer
@@ -335,16 +366,26 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     }
   }
 
-  private async process(envelope: MessageEnvelope, fresh: boolean): Promise<void> {
-    const { spool, submitter, policy, logger, history } = this.options;
+  private async process(envelope: MessageEnvelope, fresh: boolean, lease: PoolLease): Promise<void> {
+    const { spool, policy, logger, history } = this.options;
+    const { member } = lease;
     const stored = fresh ? undefined : await spool.readState(envelope.id);
     const state: DeliveryState = stored ?? { attempts: 0, deliveredRcpts: [], rejectedRcpts: [] };
     const rcptTo = state.pendingRcpts ?? envelope.rcptTo;
     const sendClass = RepeatedFailureGuard.classOf(envelope);
     // Messages tried before keep their own schedule: they are the probes whose success releases the rest.
-    const holding = state.attempts === 0 ? this.repeated.holding(sendClass) : undefined;
+    const holding = state.attempts === 0 ? member.guard.holding(sendClass) : undefined;
     if (holding) {
+      lease.cancel();
       await this.holdUntried(envelope, state, sendClass, holding);
+      return;
+    }
+    // Exchange's receiving limit: an alert storm to one address waits its turn instead of bouncing.
+    const recipientsOpenAt = this.pool.recipientsOpenAt(rcptTo);
+    if (recipientsOpenAt > Date.now()) {
+      lease.cancel();
+      logger.debug({ messageId: envelope.id, until: new Date(recipientsOpenAt).toISOString() }, 'a recipient got its messages per hour: waiting');
+      this.wait(envelope, recipientsOpenAt, { untried: state.attempts === 0, rcpts: rcptTo.length });
       return;
     }
     this.heldUntried.get(sendClass)?.delete(envelope.id);
@@ -353,16 +394,22 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     // rather than retried for ever.
     const body = await spool.openQueuedBody(envelope);
     if (!body) {
+      lease.cancel();
       logger.warn({ messageId: envelope.id }, 'message no longer in the queue, skipped');
       return;
     }
     const startedAt = new Date();
+    let accepted = 0;
     let outcome: AttemptOutcome;
     try {
-      outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: this.options.mailbox, earlierAttempts: state.attempts }, submitter, logger);
+      outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: member.mailbox, earlierAttempts: state.attempts }, member.submitter, logger);
+      accepted = outcome.accepted.length;
     } finally {
+      // Released before the outcome is recorded; recipients not taken go back to the budget.
+      lease.finish(accepted);
       await body.close();
     }
+    this.pool.countRecipients(outcome.accepted);
     const settled = settleAttempt({
       messageId: envelope.id,
       progress: {
@@ -374,14 +421,14 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       outcome,
       policy,
       now: new Date(),
-      attempt: { route: this.options.route ?? 'upstream', mailbox: this.options.mailbox, startedAt },
+      attempt: { route: member.route, mailbox: member.mailbox, startedAt },
     });
     const { decision, progress, event } = settled;
     state.attempts = progress.attempts;
     state.deliveredRcpts = progress.delivered;
     state.rejectedRcpts = progress.refused.map((r) => ({ rcpt: r.rcpt, reply: r.reply }));
     const record = (action: AttemptRecord['action'], reply?: string) => this.emit('attempt', { id: envelope.id, action, attempts: state.attempts, reply, event, size: envelope.size });
-    if (this.repeated.record(sendClass, event)) this.releaseHeld(sendClass);
+    if (member.guard.record(sendClass, event)) this.releaseHeld(sendClass);
     if (decision.action === 'done' && progress.refused.length === 0) {
       await this.keepHistory(envelope.id, () => history?.archive(envelope, [event], { hadLive: !fresh }));
       await spool.remove(envelope, { hasState: !fresh });
@@ -417,16 +464,16 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     await this.keepHistory(envelope.id, () => history?.append(event));
     await spool.writeState(envelope.id, state);
     logAttempt(logger, settled, 'failed area');
-    // The embedded agent sends as one mailbox, so a blocked mailbox holds every delivery.
+    // Only this mailbox waits: mail another mailbox may send keeps going through it.
     const pauseMs = event.mailboxBlocked ? MAILBOX_BLOCK_MS : event.throttled ? this.options.throttlePauseMs : 0;
     if (pauseMs > 0) {
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs);
+      this.pool.pause(member, pauseMs);
       logger.warn(
-        { messageId: envelope.id, pauseMs, mailboxBlocked: event.mailboxBlocked === true },
-        event.mailboxBlocked ? 'Exchange Online blocked the mailbox, holding all deliveries' : 'upstream is throttling, holding deliveries',
+        { messageId: envelope.id, mailbox: member.mailbox, pauseMs, mailboxBlocked: event.mailboxBlocked === true },
+        event.mailboxBlocked ? 'Exchange Online blocked the mailbox, holding its deliveries' : 'upstream is throttling the mailbox, holding its deliveries',
       );
     }
-    this.wait(envelope, dueAt);
+    this.wait(envelope, dueAt, { untried: false, rcpts: settled.owed.length });
     record('retry', event.reply);
   }
 
@@ -444,13 +491,13 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       { messageId: envelope.id, sendAs: sendClass, repeated: run.count, reply: run.reply },
       `held without trying: the last ${run.count} messages as this sender failed the same way; it goes out once one of them is delivered or the operator resends`,
     );
-    this.wait(envelope, Date.parse(at));
+    this.wait(envelope, Date.parse(at), { untried: true });
     // Not an attempt: metrics and the console count attempts from 'attempt' only.
     this.emit('held-untried', { id: envelope.id, reply: run.reply });
   }
 
   private releaseClass(sendClass: string): void {
-    if (this.repeated.release(sendClass)) this.releaseHeld(sendClass);
+    if (this.pool.releaseClass(sendClass)) this.releaseHeld(sendClass);
   }
 
   /** The held messages of a class become due now; pump() (after the current attempt) starts them. */

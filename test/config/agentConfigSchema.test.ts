@@ -174,7 +174,7 @@ clients:
           scope: 'https://outlook.office365.com/.default',
           user: 'relay@contoso.com',
         },
-        rateLimit: { perMinute: 30, connections: 3 },
+        rateLimit: { perMinute: 30, connections: 3, recipientsPerDay: 10_000, perRecipientPerHour: 3_600 },
         timeouts: { connect: 30_000, socket: 120_000 },
       });
     });

@@ -97,7 +97,7 @@ describe('loadConfig', () => {
           scope: 'https://outlook.office365.com/.default',
           user: 'relay@contoso.com',
         },
-        rateLimit: { perMinute: 30, connections: 3 },
+        rateLimit: { perMinute: 30, connections: 3, recipientsPerDay: 10_000, perRecipientPerHour: 3_600 },
         timeouts: { connect: 30_000, socket: 2 * MINUTE },
       },
       retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },

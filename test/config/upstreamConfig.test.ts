@@ -28,7 +28,7 @@ describe('upstream config (shared with the cloud functions)', () => {
     assert.ok(result.ok);
     assert.equal(result.config.ca, PEM_CA);
     assert.equal(result.config.port, 587);
-    assert.deepEqual(result.config.rateLimit, { perMinute: 10, connections: 3 });
+    assert.deepEqual(result.config.rateLimit, { perMinute: 10, connections: 3, recipientsPerDay: 10_000, perRecipientPerHour: 3_600 });
     assert.deepEqual(result.config.timeouts, { connect: 30_000, socket: 90_000 });
     assert.equal(result.config.auth.type === 'oauth2' && result.config.auth.authority, 'https://login.microsoftonline.us');
   });

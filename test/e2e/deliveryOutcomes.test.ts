@@ -64,7 +64,7 @@ describe('delivery outcomes against Exchange Online', () => {
     const id = await send(agent);
     const retry = await waitForAttempt(agent, (r) => r.id === id);
     assert.deepEqual([retry.action, retry.reply], ['retry', '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded.']);
-    assert.ok(agent.logs.records().some((r) => r.msg === 'upstream is throttling, holding deliveries' && r.messageId === id));
+    assert.ok(agent.logs.records().some((r) => r.msg === 'upstream is throttling the mailbox, holding its deliveries' && r.messageId === id));
     const done = await waitForAttempt(agent, (r) => r.id === id);
     assert.equal(done.action, 'delivered');
   });

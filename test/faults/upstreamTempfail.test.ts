@@ -62,7 +62,7 @@ describe('fault: storms of temporary failures and throttling from Exchange Onlin
 
     assertDeliveredOnce(rig.exo.messages, sends);
     assert.ok(rig.exo.throttled >= 13, `every scripted 432 was sent (${rig.exo.throttled})`);
-    assert.ok(agent.logs.records().some((r) => r.msg === 'upstream is throttling, holding deliveries'), 'the agent held deliveries');
+    assert.ok(agent.logs.records().some((r) => r.msg === 'upstream is throttling the mailbox, holding its deliveries'), 'the agent held deliveries');
     assert.deepEqual(await agent.spool.committedIds(), []);
     assert.deepEqual(await agent.spool.listFailed(), []);
   });

@@ -139,6 +139,11 @@ export interface FakeExchangeOnline {
   readonly errorReplies: readonly string[];
   /** The next `times` commands reaching `stage` get `reply` (e.g. '451 4.7.500 Server busy'). */
   failNext(stage: FaultStage, reply: string, times?: number): void;
+  /**
+   * Like failNext, only for sessions authenticated as `mailbox` (e.g. one mailbox of a pool
+   * throttled with 432 4.3.2 while the others deliver). Taken before the shared script.
+   */
+  failNextFor(mailbox: string, stage: 'mail' | 'rcpt' | 'data', reply: string, times?: number): void;
   /** Down: new TCP connections are closed at once, same port. Open sessions are left alone. */
   setDown(down: boolean): void;
   /**
@@ -201,6 +206,8 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
   const now = opts.now ?? Date.now;
   const directory = new Directory(opts);
   const faults = new FaultScript();
+  /** Scripted replies for sessions authenticated as one mailbox (a pool's throttled member). */
+  const mailboxFaults = new Map<string, FaultScript>();
   const gate = new ConcurrencyGate(opts.maxConnectionsPerMailbox ?? 3);
   const rate = opts.messagesPerMinute !== undefined ? new RateWindow(opts.messagesPerMinute, now) : undefined;
 
@@ -229,8 +236,9 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     return replyError(reply);
   };
 
-  const scripted = (stage: FaultStage): Error | undefined => {
-    const reply = faults.take(stage);
+  const scripted = (stage: FaultStage, session?: SMTPServerSession): Error | undefined => {
+    const user = session ? authOf(session)?.user : undefined;
+    const reply = (user === undefined ? undefined : mailboxFaults.get(normalizeAddress(user))?.take(stage)) ?? faults.take(stage);
     return reply ? fail(reply) : undefined;
   };
 
@@ -333,7 +341,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
   }
 
   function onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
-    const fault = scripted('mail');
+    const fault = scripted('mail', session);
     if (fault) return callback(fault);
     const auth = authOf(session);
     if (!auth) return callback(fail(REPLIES.notAuthenticated));
@@ -343,8 +351,8 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     callback();
   }
 
-  function onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (err?: Error | null) => void): void {
-    const fault = scripted('rcpt');
+  function onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const fault = scripted('rcpt', session);
     if (fault) return callback(fault);
     if (!directory.recipientExists(address.address)) return callback(fail(REPLIES.recipientNotFound));
     callback();
@@ -359,7 +367,7 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     });
     stream.on('error', () => undefined);
     const answer = (): void => {
-      const fault = scripted('data');
+      const fault = scripted('data', session);
       if (fault) return callback(fault);
       if (bytes > maxMessageSize) return callback(fail(REPLIES.tooBig));
       const auth = authOf(session);
@@ -479,6 +487,12 @@ export async function startFakeExchangeOnline(opts: FakeExchangeOnlineOptions = 
     errorReplies,
     failNext(stage: FaultStage, reply: string, times = 1) {
       faults.add(stage, reply, times);
+    },
+    failNextFor(mailbox: string, stage: 'mail' | 'rcpt' | 'data', reply: string, times = 1) {
+      const key = normalizeAddress(mailbox);
+      let script = mailboxFaults.get(key);
+      if (!script) mailboxFaults.set(key, (script = new FaultScript()));
+      script.add(stage, reply, times);
     },
     setDown(value: boolean) {
       down = value;
