@@ -54,6 +54,11 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
   const raw = withTraceHeader(rewriteMessageStream(body, rewrite), traceHeader(envelope));
   // A failing source (unreadable file, broken S3 stream) surfaces through the submission.
   body.on('error', () => undefined);
+  // A submitter may return before it read everything (recipients refused before DATA, a reply
+  // mid-DATA, a fake that only resumes the stream). The caller then closes the file under a
+  // half-read stream, which ends it with ERR_STREAM_PREMATURE_CLOSE: with no listener left, that
+  // error would be uncaught and take the agent down.
+  raw.on('error', () => undefined);
   try {
     const result = await submitter.submit({ id: envelope.id, from, to: request.rcptTo, raw, earlierAttempts: request.earlierAttempts ?? 0 });
     if (result.warning) logger.warn({ messageId: envelope.id, warning: result.warning }, 'delivery warning');
@@ -103,6 +108,9 @@ export async function deliverMessage(request: DeliveryRequest, submitter: Submit
     }
     // Logged once settled (delivery/history/logAttempt.ts), with the decision.
     return outcome;
+  } finally {
+    // Stops reading the source before the caller closes it (see the error listener above).
+    raw.destroy();
   }
 }
 

@@ -73,11 +73,12 @@ describe('alerts end to end (fake Exchange Online, local webhook receiver)', () 
     assert.match(raw, /^Auto-Submitted: auto-generated\r\n/m);
     assert.match(raw, /ALERT: Mail is held for the operator/);
     assert.match(raw, /5\.7\.60/);
-    // More evaluations go by: still one of each.
+    // More evaluations go by: still one of each. (The held message is retried on its 300 ms
+    // schedule and goes out this time, so a RECOVERED mail may follow: that one is not a repeat.)
     await relay.alerts?.monitor.evaluate();
     await relay.alerts?.monitor.evaluate();
     assert.equal(posts('held-for-operator', 'raised').length, 1);
-    assert.equal(adminMails().length, 1);
+    assert.equal(adminMails().filter((m) => /ALERT: Mail is held/.test(m.raw.toString('utf8'))).length, 1);
     for (const post of receiver.posts) assertNothingSecret(post.text);
     assertNothingSecret(raw);
     assertNothingSecret(relay.logs.text);

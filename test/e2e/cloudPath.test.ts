@@ -16,6 +16,7 @@ import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { makeTempDir, sendRaw, type LogCapture, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { startCloudPipeline } from '../../testbed/helpers/cloudPipeline.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
@@ -77,8 +78,10 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
     const [message] = (await rig.exo.waitForMessages(before + 1, 30_000)).slice(before);
     assert.equal(message?.sha256, sha256(raw));
-    const handed = agent.logs.records().slice(mark).filter((r) => r.msg === 'handed to SQS');
-    assert.deepEqual(handed.map((r) => r.via), ['inline']);
+    // The worker can deliver before the forwarder has logged SQS's answer.
+    const handed = () => agent.logs.records().slice(mark).filter((r) => r.msg === 'handed to SQS');
+    await pollUntil(() => handed().length > 0, 10_000, 'the forwarder logs the hand-over');
+    assert.deepEqual(handed().map((r) => r.via), ['inline']);
   });
 
   test('a 20 MB scan goes through S3 and arrives whole; the S3 copy is removed after delivery', async () => {
