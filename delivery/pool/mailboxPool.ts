@@ -72,6 +72,12 @@ export interface MailboxPoolOptions {
 /** Recipients tracked for the receiving limit before idle ones are swept. */
 const RECIPIENT_SWEEP_AT = 5_000;
 
+/** Recipients taken under the receiving limit for one attempt (MailboxPool.takeRecipients). */
+export interface RecipientReservation {
+  openAt: number;
+  release(unused: readonly string[]): void;
+}
+
 /**
  * The mailboxes mail may leave through, each with its own limits. A message sent as an address
  * some mailboxes list in `sendAs` (or are) goes only through those; any other message through the
@@ -188,23 +194,23 @@ export class MailboxPool {
     member.pausedUntil = Math.max(member.pausedUntil, now + ms);
   }
 
-  /** When every recipient can take one more message under the receiving limit (now when they can). */
-  recipientsOpenAt(rcpts: readonly string[], now = Date.now()): number {
+  /**
+   * Takes one message for each recipient under the receiving limit, counted now rather than after
+   * the attempt: deliveries running side by side then see each other's, and three at once to one
+   * address cannot all pass a limit of two. `openAt` > now: a recipient is full, nothing taken.
+   * `release` gives back the recipients the attempt did not deliver to.
+   */
+  takeRecipients(rcpts: readonly string[], now = Date.now()): RecipientReservation {
     const limit = this.options.perRecipientPerHour;
-    if (limit === undefined) return now;
-    let at = now;
-    for (const rcpt of rcpts) {
-      const count = this.toRecipient.get(rcpt.toLowerCase());
-      if (count) at = Math.max(at, count.roomAt(1, limit, now));
+    if (limit === undefined) return { openAt: now, release: () => undefined };
+    const keys = [...new Set(rcpts.map((r) => r.toLowerCase()))];
+    let openAt = now;
+    for (const key of keys) {
+      const count = this.toRecipient.get(key);
+      if (count) openAt = Math.max(openAt, count.roomAt(1, limit, now));
     }
-    return at;
-  }
-
-  /** Counts a message delivered to these recipients for the receiving limit. */
-  countRecipients(rcpts: readonly string[], now = Date.now()): void {
-    if (this.options.perRecipientPerHour === undefined) return;
-    for (const rcpt of rcpts) {
-      const key = rcpt.toLowerCase();
+    if (openAt > now) return { openAt, release: () => undefined };
+    for (const key of keys) {
       let count = this.toRecipient.get(key);
       if (!count) this.toRecipient.set(key, (count = new RollingCount(RECIPIENT_RATE_WINDOW_MS)));
       count.add(1, now);
@@ -212,6 +218,15 @@ export class MailboxPool {
     if (this.toRecipient.size > RECIPIENT_SWEEP_AT) {
       for (const [key, count] of this.toRecipient) if (count.total(now) === 0) this.toRecipient.delete(key);
     }
+    let released = false;
+    return {
+      openAt,
+      release: (unused) => {
+        if (released) return;
+        released = true;
+        for (const key of new Set(unused.map((r) => r.toLowerCase()))) if (keys.includes(key)) this.toRecipient.get(key)?.remove(1, now);
+      },
+    };
   }
 
   /** Ends any repeated-failure run of this sender on every mailbox; true when one was holding mail. */

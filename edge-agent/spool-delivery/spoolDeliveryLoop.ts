@@ -381,35 +381,40 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       return;
     }
     // Exchange's receiving limit: an alert storm to one address waits its turn instead of bouncing.
-    const recipientsOpenAt = this.pool.recipientsOpenAt(rcptTo);
-    if (recipientsOpenAt > Date.now()) {
+    const recipients = this.pool.takeRecipients(rcptTo);
+    if (recipients.openAt > Date.now()) {
       lease.cancel();
-      logger.debug({ messageId: envelope.id, until: new Date(recipientsOpenAt).toISOString() }, 'a recipient got its messages per hour: waiting');
-      this.wait(envelope, recipientsOpenAt, { untried: state.attempts === 0, rcpts: rcptTo.length });
+      logger.debug({ messageId: envelope.id, until: new Date(recipients.openAt).toISOString() }, 'a recipient got its messages per hour: waiting');
+      this.wait(envelope, recipients.openAt, { untried: state.attempts === 0, rcpts: rcptTo.length });
       return;
     }
     this.heldUntried.get(sendClass)?.delete(envelope.id);
     // Opened before the attempt: an operator's delete (or `smarthost` behind the worker's back)
     // then cannot pull the file from under the submission, and a message already gone is skipped
     // rather than retried for ever.
-    const body = await spool.openQueuedBody(envelope);
+    const body = await spool.openQueuedBody(envelope).catch((error: unknown) => {
+      recipients.release(rcptTo);
+      throw error;
+    });
     if (!body) {
       lease.cancel();
+      recipients.release(rcptTo);
       logger.warn({ messageId: envelope.id }, 'message no longer in the queue, skipped');
       return;
     }
     const startedAt = new Date();
-    let accepted = 0;
+    let accepted: readonly string[] = [];
     let outcome: AttemptOutcome;
     try {
       outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body.open(), mailbox: member.mailbox, earlierAttempts: state.attempts }, member.submitter, logger);
-      accepted = outcome.accepted.length;
+      accepted = outcome.accepted;
     } finally {
-      // Released before the outcome is recorded; recipients not taken go back to the budget.
-      lease.finish(accepted);
+      // Released before the outcome is recorded; recipients not taken go back to the budget and
+      // the receiving limit.
+      lease.finish(accepted.length);
+      recipients.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
       await body.close();
     }
-    this.pool.countRecipients(outcome.accepted);
     const settled = settleAttempt({
       messageId: envelope.id,
       progress: {

@@ -147,10 +147,26 @@ describe('mailbox pool: recipients per 24 hours', () => {
 describe("mailbox pool: Exchange's receiving limit per recipient", () => {
   test('a recipient that got its messages this hour waits; others do not', () => {
     const pool = new MailboxPool([member('a@contoso.com')], { perRecipientPerHour: 2 });
-    pool.countRecipients(['Ops@contoso.com'], T0);
-    assert.equal(pool.recipientsOpenAt(['ops@contoso.com'], T0), T0);
-    pool.countRecipients(['ops@contoso.com'], T0 + 1_000);
-    assert.equal(pool.recipientsOpenAt(['ops@contoso.com', 'you@contoso.com'], T0 + 2_000), T0 + BUCKET_MS + 3_600_000);
-    assert.equal(pool.recipientsOpenAt(['you@contoso.com'], T0 + 2_000), T0 + 2_000);
+    assert.equal(pool.takeRecipients(['Ops@contoso.com'], T0).openAt, T0);
+    assert.equal(pool.takeRecipients(['ops@contoso.com'], T0 + 1_000).openAt, T0 + 1_000);
+    assert.equal(pool.takeRecipients(['ops@contoso.com', 'you@contoso.com'], T0 + 2_000).openAt, T0 + BUCKET_MS + 3_600_000);
+    // Nothing was taken for you@ by the refused reservation: it still has both.
+    assert.equal(pool.takeRecipients(['you@contoso.com'], T0 + 2_000).openAt, T0 + 2_000);
+    assert.equal(pool.takeRecipients(['you@contoso.com'], T0 + 2_000).openAt, T0 + 2_000);
+    assert.ok(pool.takeRecipients(['you@contoso.com'], T0 + 2_000).openAt > T0 + 2_000);
+  });
+
+  test('deliveries side by side see each other: the third at once to one address waits', () => {
+    const pool = new MailboxPool([member('a@contoso.com')], { perRecipientPerHour: 2 });
+    const first = pool.takeRecipients(['ops@contoso.com'], T0);
+    const second = pool.takeRecipients(['ops@contoso.com'], T0);
+    assert.equal(first.openAt, T0);
+    assert.equal(second.openAt, T0);
+    assert.ok(pool.takeRecipients(['ops@contoso.com'], T0).openAt > T0, 'taken before either attempt finished');
+    // The first attempt did not reach ops@ (deferred): its place is given back.
+    first.release(['ops@contoso.com']);
+    first.release(['ops@contoso.com']);
+    assert.equal(pool.takeRecipients(['ops@contoso.com'], T0).openAt, T0);
+    assert.ok(pool.takeRecipients(['ops@contoso.com'], T0).openAt > T0, 'a second release gives nothing more back');
   });
 });
