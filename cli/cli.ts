@@ -28,7 +28,9 @@ Commands:
   worker         deliver from the SQS queue (cloud mode without Lambda, or local end-to-end runs)
   check-config   validate the configuration and print it with secrets masked
   doctor         test the configured upstream live, step by step (exit 0 ok, 1 config invalid,
-                 3 a check failed); --send-test ADDRESS sends a test message per send-as address
+                 3 a check failed); --send-test ADDRESS sends a test message per send-as address;
+                 cloud mode: the agent's AWS credentials, queue, bucket and heartbeat, and with
+                 --secret-arn ARN that the upstream secret is out of the agent's reach
   queue          list queued and failed messages
   resend ID...   put failed messages back in the queue (after fixing the cause); a running
                  agent picks them up within 30 seconds
@@ -59,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
         'send-test': { type: 'string' },
+        'secret-arn': { type: 'string' },
         'message-id': { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
@@ -99,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`# configuration is valid; secrets masked\n${stringify(maskSecrets(config))}`);
       return 0;
     case 'doctor':
-      return (await import('../edge-agent/doctor/runDoctor.ts')).runDoctor(config, { out: process.stdout, sendTestTo: parsed.values['send-test'] });
+      return (await import('../edge-agent/doctor/runDoctor.ts')).runDoctor(config, { out: process.stdout, sendTestTo: parsed.values['send-test'], secretArn: parsed.values['secret-arn'] });
     case 'queue':
       return listQueue(config);
     case 'resend':

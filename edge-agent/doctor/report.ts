@@ -6,7 +6,10 @@ export const DOCTOR_EXIT = {
   ok: 0,
   /** The configuration did not load (the CLI's own code for every command). */
   configInvalid: 1,
-  /** A check failed that stops mail from being delivered; the checks after it did not run. */
+  /**
+   * A check failed that stops mail from being delivered. After a blocking one the checks after it
+   * did not run; the cloud permission checks each run, so one run names every missing grant.
+   */
   blocked: 3,
 } as const;
 

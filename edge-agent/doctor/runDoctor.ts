@@ -10,12 +10,17 @@ import { checkSmtpAndTls } from './checks/smtp.ts';
 import { checkToken, type TokenResult } from './checks/token.ts';
 import { BlockingProblem, DOCTOR_EXIT, DoctorReport } from './report.ts';
 import type { SmtpSession } from './smtpSession.ts';
+import type { CloudDoctorEndpoints } from './checks/cloud.ts';
 
 export interface DoctorOptions {
   out: Writable;
   /** Sends a real test message per send-as address to this address. */
   sendTestTo?: string;
   now?: () => number;
+  /** Cloud mode: the upstream secret's ARN, to check the agent cannot read it (default: upstream.secretArn). */
+  secretArn?: string;
+  /** Cloud mode: where the AWS checks go (tests); absent: the SDK's defaults. */
+  awsEndpoints?: CloudDoctorEndpoints;
 }
 
 /** Runs the checks in order; resolves with the exit code (DOCTOR_EXIT). */
@@ -26,9 +31,22 @@ export async function runDoctor(config: AgentConfig, options: DoctorOptions): Pr
   try {
     report.ok('config', 'configuration valid');
     checkFiles(report, config);
+    if (config.queue.kind === 'sqs' && config.queue.sqs) {
+      const secretArn = options.secretArn ?? (config.upstream && 'secretArn' in config.upstream ? config.upstream.secretArn : undefined);
+      // Loaded here only: a local relay's doctor does not need the AWS SDK.
+      const { checkCloud } = await import('./checks/cloud.ts');
+      await checkCloud(report, config.queue.sqs, secretArn, options.awsEndpoints);
+    }
     const upstream = inlineUpstream(config);
     if (!upstream) {
-      report.info('upstream', config.upstream ? 'the upstream block is in Secrets Manager, which the agent cannot read by design; run doctor with the block inline to test it' : 'no upstream configured');
+      report.info(
+        'upstream',
+        config.upstream
+          ? 'the upstream block is in Secrets Manager, which the agent cannot read by design; run doctor with the block inline to test it'
+          : config.queue.kind === 'sqs'
+            ? "cloud mode: the delivery function reads the upstream from the stack's secret; run doctor with the block inline (a copy of the secret's JSON) on a trusted machine to test it"
+            : 'no upstream configured',
+      );
       return exitCode(report);
     }
     const ca = upstream.ca ? readPem(upstream.ca) : undefined;
