@@ -45,6 +45,19 @@ describe('seeing the queue and resending a failed message', () => {
     assert.deepEqual(rig.exo.messages.map((m) => m.rcptTo), [['you@contoso.com'], ['ops@contoso.com']], 'you@ did not get it twice');
   });
 
+  test('queue shows the fix for a message held for the operator, not only the raw reply', async () => {
+    rig.exo.failNext('mail', '550 5.7.60 SMTP; Client does not have permissions to send as this sender');
+    const reply = await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], 'Subject: held\r\n\r\nx\r\n');
+    const id = /queued as (\S+)$/.exec(reply)?.[1] ?? '';
+    const held = await waitForAttempt(agent, (r) => r.id === id);
+    assert.equal(held.action, 'retry', 'held for the operator and tried again on its schedule');
+    const listing = await runCli(['queue', '--config', configFile]);
+    assert.equal(listing.code, 0, listing.stderr);
+    const line = listing.stdout.split('\n').find((l) => l.includes(id)) ?? '';
+    assert.match(line, /last="550 5\.7\.60/);
+    assert.match(line, /held for the operator; fix: Add-RecipientPermission -Identity scanner@contoso\.com -AccessRights SendAs -Trustee relay@contoso\.com/);
+  });
+
   test('show of an unknown id says so and exits 1', async () => {
     const result = await runCli(['show', '0000000000-nope', '--config', configFile]);
     assert.deepEqual([result.code, result.stdout, result.stderr], [1, '', '0000000000-nope: no such queued or failed message\n']);
