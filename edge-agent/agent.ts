@@ -10,7 +10,8 @@ import { MailboxPool } from '../delivery/pool/mailboxPool.ts';
 import { poolMembers } from '../delivery/pool/poolMembers.ts';
 import type { UpstreamConfig } from '../delivery/upstreamConfig.ts';
 import { recipientBudgetFile } from './spool-delivery/recipientBudgetFile.ts';
-import type { AgentConfig, SqsQueueConfig } from './config/agentConfigSchema.ts';
+import { inlineUpstream, type AgentConfig, type SqsQueueConfig } from './config/agentConfigSchema.ts';
+import { certificateNotAfter } from '../delivery/token/certificateExpiry.ts';
 import type { SqsForwarder } from './forwarder/sqsForwarder.ts';
 // Types only: the module itself (and the AWS SDK) is imported when cloud mode starts.
 import type { CloudForwardingOptions } from './forwarder/startCloudForwarding.ts';
@@ -184,6 +185,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   );
   let intakeListening = false;
   let status: RunningStatus | undefined;
+  const certificateExpiry = config.queue.kind === 'local' ? certificateNotAfter(inlineUpstream(config)) : undefined;
   if (config.status) {
     const { startStatus } = await import('./status/startStatus.ts');
     status = await startStatus({
@@ -199,6 +201,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       upstream: upstreamName,
       intakeListening: () => intakeListening,
       limits: deps.statusLimits,
+      ...(tokens ? { tokens } : {}),
+      ...(certificateExpiry !== undefined ? { certificateNotAfter: certificateExpiry } : {}),
     });
   }
   let alerts: RunningAlerts | undefined;

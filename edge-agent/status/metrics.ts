@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TokenHealth } from '../../delivery/token/tokenProvider.ts';
 import type { IntakeEvents } from '../intake/smtpIntake.ts';
 import type { AttemptRecord } from '../spool-delivery/spoolDeliveryLoop.ts';
 import { arrivalOf } from '../spool/messageId.ts';
@@ -18,6 +19,10 @@ export interface MetricSources {
   failedCount: () => number;
   /** Disk use of the spool's areas and the outbox, from the last periodic count. */
   diskUse: () => Record<string, number>;
+  /** The upstream's OAuth2 token client (absent: no OAuth2 upstream on this box). */
+  tokens?: { health(): TokenHealth };
+  /** When the upstream's certificate credential expires (epoch ms); absent with a client secret. */
+  certificateNotAfter?: number;
 }
 
 /** Attempt durations: from a fast LAN relay (tens of ms) to Exchange Online on a bad day. */
@@ -74,6 +79,31 @@ export class AgentMetrics {
         for (const [area, bytes] of Object.entries(sources.diskUse())) this.set({ area }, bytes);
       },
     });
+    // The credential's health as numbers a Prometheus rule can alert on before mail stops: a token
+    // renewal that keeps failing, a certificate close to its end.
+    const { tokens, certificateNotAfter } = sources;
+    if (tokens) {
+      new Gauge({
+        name: 'smarthost_token_expiry_timestamp_seconds',
+        help: 'When the current OAuth2 access token expires (Unix time; 0: none obtained yet)',
+        registers,
+        collect() { this.set((tokens.health().expiresAt ?? 0) / 1000); },
+      });
+      new Gauge({
+        name: 'smarthost_token_renewal_failing',
+        help: '1 while the OAuth2 token cannot be renewed (the AADSTS error is in the log and on the console), else 0',
+        registers,
+        collect() { this.set(tokens.health().renewalFailedAt === undefined ? 0 : 1); },
+      });
+    }
+    if (certificateNotAfter !== undefined) {
+      new Gauge({
+        name: 'smarthost_certificate_expiry_timestamp_seconds',
+        help: "When the upstream's certificate credential expires (Unix time)",
+        registers,
+        collect() { this.set(certificateNotAfter / 1000); },
+      });
+    }
     collectDefaultMetrics({ register: this.registry, prefix: 'smarthost_' });
   }
 

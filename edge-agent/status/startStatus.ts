@@ -1,3 +1,4 @@
+import type { TokenHealth } from '../../delivery/token/tokenProvider.ts';
 import type { AddressInfo } from 'node:net';
 import type { StatusConfig } from '../config/agentConfigSchema.ts';
 import type { SmtpIntake } from '../intake/smtpIntake.ts';
@@ -31,6 +32,9 @@ export interface StatusParts {
   /** The SMTP intake accepts connections (for /readyz). */
   intakeListening: () => boolean;
   limits?: StatusLimits;
+  /** The upstream's token client and certificate expiry, for the credential gauges. */
+  tokens?: { health(): TokenHealth };
+  certificateNotAfter?: number;
 }
 
 export interface RunningStatus {
@@ -75,6 +79,8 @@ export async function startStatus(parts: StatusParts): Promise<RunningStatus> {
     queuedBytes: () => spool.bytesQueued,
     failedCount: () => failedCount,
     diskUse: () => usage,
+    ...(parts.tokens ? { tokens: parts.tokens } : {}),
+    ...(parts.certificateNotAfter !== undefined ? { certificateNotAfter: parts.certificateNotAfter } : {}),
   });
   metrics.observeIntake(intake);
   if (loop) metrics.observeLoop(loop);
