@@ -47,3 +47,15 @@ export const pemOrPathSchema = z
     }
   });
 
+
+const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** A domain name, lowercased (senders.allowedDomains, notices.undeliverableDomains). */
+export const domainSchema = z
+  .string()
+  .transform((value) => value.trim().toLowerCase())
+  .superRefine((value, ctx) => {
+    if (!DOMAIN_PATTERN.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `expected a domain such as contoso.com, got ${quoteValue(value)}` });
+    }
+  });

@@ -94,11 +94,17 @@ export interface OperatorEvent extends EventBase {
   by: string;
 }
 
-/** A failure notice (non-delivery report) or alert about this message went out, or could not. */
+/**
+ * A failure notice (RFC 3464 report) about this message went out, or could not, or was held back
+ * (rate limit). At most one per message and kind: the history is what a restart looks at.
+ */
 export interface NoticeEvent extends EventBase {
   type: 'notice';
+  /** Given up (`undeliverable`) or held for the operator (`delayed`); absent in older events. */
+  kind?: 'undeliverable' | 'delayed';
   to: string;
   sent: boolean;
+  /** Why it was not sent, or the notice's Message-ID; never the message's body. */
   detail?: string;
 }
 

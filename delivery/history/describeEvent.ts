@@ -33,6 +33,6 @@ export function describeEvent(event: DeliveryEvent): { label: string; text: stri
     case 'operator':
       return { label: 'operator', text: `${event.action} by ${event.by}` };
     case 'notice':
-      return { label: 'notice', text: `to ${event.to}: ${event.sent ? 'sent' : 'not sent'}${event.detail ? ` (${event.detail})` : ''}` };
+      return { label: 'notice', text: `${event.kind ? `${event.kind} ` : ''}to ${event.to}: ${event.sent ? 'sent' : 'not sent'}${event.detail ? ` (${event.detail})` : ''}` };
   }
 }

@@ -4,9 +4,10 @@ import { parseByteSize } from '../../delivery/byteSize.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
 import { INCOMING_PREFIX } from '../../contract/cloudResources.ts';
 import { DEFAULT_INLINE_MAX_BYTES, MAX_INLINE_MAX_BYTES } from '../../contract/queueMessage.ts';
-import { durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
+import { domainSchema, durationSchema, integerSchema, isInlinePem } from '../../config-toolkit/fieldSchemas.ts';
 import { configErrorMap, quoteValue } from '../../config-toolkit/configProblems.ts';
 import { alertsSchema } from './alertsSchema.ts';
+import { noticesSchema, noticeTargetSchema, targetsInclude } from './noticesSchema.ts';
 
 /**
  * The agent's whole configuration file. Every object is strict so a misspelt key is an error
@@ -88,16 +89,6 @@ const addressSchema = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
-const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-const domainSchema = z
-  .string()
-  .transform((value) => value.trim().toLowerCase())
-  .superRefine((value, ctx) => {
-    if (!DOMAIN_PATTERN.test(value)) {
-      ctx.addIssue({ code: 'custom', message: `expected a domain such as contoso.com, got ${quoteValue(value)}` });
-    }
-  });
 
 const tlsSchema = z.strictObject({
   cert: filePathSchema,
@@ -176,6 +167,8 @@ const clientSchema = z
     auth: z.strictObject({ username: nonEmptyString, password: nonEmptyString }).optional(),
     /** Accepts any AUTH credentials: for printers that insist on authenticating. A risk, off by default. */
     acceptAnyAuth: booleanSchema.default(false),
+    /** Who gets this device's failure notices, instead of notices.notify. */
+    notices: noticeTargetSchema.optional(),
   })
   .superRefine((client: unknown, ctx) => {
     if (isRecord(client) && client.auth !== undefined && client.acceptAnyAuth === true) {
@@ -318,6 +311,14 @@ export const agentConfigSchema = z.strictObject({
   status: statusSchema.optional(),
   /** Absent: no alerts (edge-agent/alerts/). */
   alerts: alertsSchema.optional(),
+  /** Failure notices (edge-agent/notices/); by default none unless notices.admin is set. */
+  notices: noticesSchema.prefault({}),
+}).superRefine((config, ctx) => {
+  config.clients.forEach((client, index) => {
+    if (client.notices && targetsInclude(client.notices, 'admin') && !config.notices.admin) {
+      ctx.addIssue({ code: 'custom', path: ['clients', index, 'notices'], message: `${client.notices} needs notices.admin (the address notices go to)` });
+    }
+  });
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -40,6 +40,25 @@ export class SpoolHistory implements DeliveryHistoryStore {
     }
   }
 
+  /**
+   * Appends to the history wherever the message waits: in failed/ once given up, else beside it
+   * in queue/ (a notice is written after the message has moved).
+   */
+  async appendBeside(event: DeliveryEvent): Promise<void> {
+    const failed = join(this.failedDir, event.messageId + HISTORY);
+    const inFailed = await stat(failed).then(
+      () => true,
+      () => false,
+    );
+    const handle = await open(inFailed ? failed : join(this.queueDir, event.messageId + HISTORY), 'a');
+    try {
+      await handle.appendFile(`${JSON.stringify(event)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** The message moved to failed/: its history follows. */
   async moveToFailed(id: string): Promise<void> {
     await renameIfPresent(join(this.queueDir, id + HISTORY), join(this.failedDir, id + HISTORY));
