@@ -24,6 +24,7 @@ import { OutboxSubmitter } from './spool-delivery/outboxSubmitter.ts';
 import { pruneSpool, type RetentionPeriods } from './spool/retention.ts';
 import type { RunningStatus } from './status/startStatus.ts';
 import type { RunningAlerts } from './alerts/startAlerts.ts';
+import { FailureNotices, noticesWanted } from './notices/failureNotices.ts';
 
 /** How often failed messages, the outbox and histories past their retention are deleted. */
 export const RETENTION_INTERVAL_MS = 60 * 60_000;
@@ -45,6 +46,8 @@ export interface RunningAgent {
   status: RunningStatus | undefined;
   /** The alerts (alerts configured). */
   alerts: RunningAlerts | undefined;
+  /** Failure notices (notices configured, queue.kind local). */
+  notices: FailureNotices | undefined;
   /** Graceful stop: 421 to new connections, in-flight transactions and hand-overs finish (up to timeoutMs). */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -128,6 +131,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   let upstreamName: string;
   let alertMail: { submitter: Submitter; from: () => Promise<string | undefined> } | undefined;
   let tokens: { health(): TokenHealth } | undefined;
+  let notices: FailureNotices | undefined;
 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
@@ -153,11 +157,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
       history,
       throttlePauseMs: config.retry.schedule[0] ?? 60_000,
     });
+    // Observed before the loop starts: a message given up on its first look still gets its notice.
+    notices = noticesWanted(config) ? new FailureNotices({ config, spool, history, mail: alertMail, logger }) : undefined;
+    notices?.observe(loop);
     await loop.start(queued);
     deliveryLoop = loop;
     onAccepted = (envelope) => loop.enqueue(envelope);
     stopConsumer = async (timeoutMs) => {
       await loop.stop(timeoutMs);
+      // Notices go through the pool's submitter.
+      await notices?.stop();
       await pool.close();
     };
     upstreamName = config.upstream ? ('secretArn' in config.upstream ? config.upstream.secretArn : config.upstream.host) : 'outbox';
@@ -227,6 +236,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     },
     status,
     alerts,
+    notices,
     async stop(timeoutMs = 30_000) {
       clearInterval(pruneTimer);
       // Before the consumer: alert mail goes through its submitter.

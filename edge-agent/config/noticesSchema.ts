@@ -1,10 +1,10 @@
 import * as z from 'zod';
 import { quoteValue } from '../../config-toolkit/configProblems.ts';
-import { domainSchema, durationSchema } from '../../config-toolkit/fieldSchemas.ts';
+import { domainSchema } from '../../config-toolkit/fieldSchemas.ts';
 
 /**
- * The `notices` block: failure notices (RFC 3464 non-delivery reports) for messages given up or
- * held for the operator (edge-agent/notices/). Defaults are written here once, in the file's own
+ * The `notices` block: failure notices (RFC 3464 non-delivery reports) for messages the relay
+ * gave up (edge-agent/notices/). Defaults are written here once, in the file's own
  * notation, and parsed like user input.
  */
 
@@ -25,8 +25,6 @@ export const noticesSchema = z
     admin: z.email({ error: 'expected the admin address' }).optional(),
     /** Absent: admin when `admin` is set, else none. */
     notify: noticeTargetSchema.optional(),
-    /** A message held for the operator this long after it arrived gets one "Delayed" notice. */
-    heldAfter: durationSchema.prefault('1h'),
     /** Sender domains that receive no mail (a device's made-up domain): their senders get no notice. */
     undeliverableDomains: z.array(domainSchema).default([]),
   })

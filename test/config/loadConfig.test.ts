@@ -37,7 +37,7 @@ function defaultsIn(dir: string): AgentConfig {
     queue: { kind: 'local' },
     retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },
     log: { level: 'info' },
-    notices: { heldAfter: HOUR, undeliverableDomains: [], notify: 'none' },
+    notices: { undeliverableDomains: [], notify: 'none' },
   };
 }
 
@@ -103,7 +103,7 @@ describe('loadConfig', () => {
       },
       retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },
       log: { level: 'info' },
-      notices: { heldAfter: HOUR, undeliverableDomains: [], notify: 'none' },
+      notices: { undeliverableDomains: [], notify: 'none' },
     };
     assert.deepEqual(config, expected);
   });
