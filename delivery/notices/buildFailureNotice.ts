@@ -38,6 +38,8 @@ export interface FailureNoticeInput {
   fix?: string;
   /** The time of the last attempt, when there was one. */
   lastAttemptAt?: string;
+  /** How the operator sends it again, where that is not `smarthost resend <id>` (the cloud's dead-letter queue). */
+  resendHint?: string;
   now: Date;
 }
 
@@ -95,7 +97,7 @@ function humanPart(input: FailureNoticeInput, subject: string | undefined, heade
     '',
     input.fix ? `What the admin should do: ${input.fix}` : 'What the admin should do: look at the reply above; `smarthost trace ' + original.id + '` shows every attempt.',
     kind === 'undeliverable'
-      ? `Once it is fixed, \`smarthost resend ${original.id}\` sends the message again (it is kept in the failed area).`
+      ? (input.resendHint ?? `Once it is fixed, \`smarthost resend ${original.id}\` sends the message again (it is kept in the failed area).`)
       : 'The message goes out by itself once the cause is fixed; no one needs to send it again.',
     '',
     'The original message is not attached (it may be a confidential scan); its header is.',

@@ -62,3 +62,12 @@ export function automaticOriginal(section: Buffer | string): string | undefined 
   if (contentType !== undefined && /^multipart\/report\b/i.test(contentType)) return 'the original is itself a report (multipart/report)';
   return undefined;
 }
+
+/**
+ * Why a message must get no failure notice at all, whoever it would go to: its sender is the null
+ * sender, or a program generated it (automaticOriginal). Undefined: it may get one.
+ */
+export function noticeLoopRisk(mailFrom: string, section: Buffer | string): string | undefined {
+  if (mailFrom === '') return 'the sender is <> (a notice is never answered with a notice)';
+  return automaticOriginal(section);
+}

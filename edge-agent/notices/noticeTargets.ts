@@ -1,4 +1,4 @@
-import { automaticOriginal } from '../../delivery/notices/originalHeaders.ts';
+import { noticeLoopRisk } from '../../delivery/notices/originalHeaders.ts';
 import type { NoticesConfig, NoticeTarget } from '../config/noticesSchema.ts';
 import { targetsInclude } from '../config/noticesSchema.ts';
 
@@ -27,9 +27,8 @@ export interface NoticeTargets {
 export function noticeTargets(input: NoticeTargetsInput): NoticeTargets {
   const target = input.clientTarget ?? input.notices.notify;
   if (target === 'none') return { to: [], suppressed: ['notices are off for this device'] };
-  if (input.mailFrom === '') return { to: [], suppressed: ['the sender is <> (a notice is never answered with a notice)'] };
-  const automatic = automaticOriginal(input.headerSection);
-  if (automatic) return { to: [], suppressed: [automatic] };
+  const loop = noticeLoopRisk(input.mailFrom, input.headerSection);
+  if (loop) return { to: [], suppressed: [loop] };
   const to: string[] = [];
   const suppressed: string[] = [];
   if (targetsInclude(target, 'sender')) {

@@ -1,41 +1,42 @@
-import { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import type { Submitter } from '../../delivery/smtp/submission.ts';
+import { buildFailureNotice } from '../../delivery/notices/buildFailureNotice.ts';
+import { noticeLoopRisk } from '../../delivery/notices/originalHeaders.ts';
+import type { GeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 
-/**
- * A short non-delivery notice to the operator: which message, from which device, to whom, and
- * the upstream's reply. Never the message itself (it may be a confidential scan).
- */
-export function failureNotice(envelope: MessageEnvelope, details: { from: string; to: string; reason: string; reply?: string; rcpts: string[] }): { from: string; to: string[]; raw: Buffer } {
-  const lines = [
-    `From: ${details.from}`,
-    `To: ${details.to}`,
-    `Subject: Undeliverable: message ${envelope.id} from ${envelope.client.name}`,
-    `Date: ${new Date().toUTCString()}`,
-    `Message-ID: <${randomBytes(12).toString('hex')}@smarthost.notice>`,
-    'Auto-Submitted: auto-generated',
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    'Content-Transfer-Encoding: 8bit',
-    '',
-    'smarthost could not deliver a message.',
-    '',
-    `Message id:   ${envelope.id}`,
-    `Received:     ${envelope.receivedAt} from ${envelope.client.name} (${envelope.client.ip})`,
-    `Sender:       ${envelope.sendAs ?? (envelope.mailFrom || '<>')}`,
-    `Recipients:   ${details.rcpts.join(', ')}`,
-    `Reason:       ${details.reason}`,
-    ...(details.reply ? [`Server reply: ${details.reply}`] : []),
-    '',
-    'The message is kept in the dead-letter queue; `smarthost failed` lists it and',
-    '`smarthost redrive` sends it again once the cause is fixed.',
-    '',
-  ];
-  return { from: details.from, to: [details.to], raw: Buffer.from(lines.join('\r\n'), 'utf8') };
+/** What the cloud tells the operator about a dead-lettered message, and who it is from and to. */
+export interface CloudNoticeDetails {
+  /** The From header: the upstream mailbox (Exchange Online refuses another From with 5.7.60). */
+  from: string;
+  to: string;
+  reason: string;
+  reply?: string;
+  fix?: string;
+  rcpts: string[];
+  /** The relay's name in the report (Reporting-MTA): the function or worker. */
+  reportingHost: string;
+  now: Date;
 }
 
-/** Sends a notice through the same upstream; a notice that fails is logged, never retried. */
-export async function sendFailureNotice(submitter: Submitter, notice: { from: string; to: string[]; raw: Buffer }, id: string): Promise<void> {
-  await submitter.submit({ id: `notice-${id}`, from: notice.from, to: notice.to, raw: Readable.from([notice.raw]) });
+/**
+ * The RFC 3464 report the office box sends (delivery/notices/), for a message the cloud moved to
+ * the dead-letter queue: to the operator's address, with envelope sender <>. None for a message
+ * from <> or one a program generated (no loops): `suppressed` says why.
+ */
+export function cloudFailureNotice(envelope: MessageEnvelope, headerSection: Buffer, details: CloudNoticeDetails): { mail: GeneratedMail } | { suppressed: string } {
+  const loop = noticeLoopRisk(envelope.mailFrom, headerSection);
+  if (loop) return { suppressed: loop };
+  const notice = buildFailureNotice({
+    kind: 'undeliverable',
+    reportingHost: details.reportingHost,
+    from: details.from,
+    to: details.to,
+    original: { id: envelope.id, receivedAt: envelope.receivedAt, client: envelope.client, mailFrom: envelope.mailFrom, ...(envelope.sendAs ? { sendAs: envelope.sendAs } : {}), headerSection },
+    recipients: details.rcpts.map((rcpt) => ({ rcpt, ...(details.reply ? { reply: details.reply } : {}) })),
+    reason: details.reason,
+    ...(details.fix ? { fix: details.fix } : {}),
+    lastAttemptAt: details.now.toISOString(),
+    now: details.now,
+    resendHint: `\`smarthost failed\` lists it in the dead-letter queue and \`smarthost redrive\` sends it again once the cause is fixed.`,
+  });
+  return { mail: { id: `notice-${envelope.id}`, envelopeFrom: '', to: [details.to], raw: notice.raw } };
 }

@@ -13,7 +13,9 @@ import { ClaimHeartbeat } from './claimHeartbeat.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
 import { LeaseLostError, type DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
-import { failureNotice, sendFailureNotice } from './failureNotice.ts';
+import { cloudFailureNotice } from './failureNotice.ts';
+import { readHeaderSection } from '../../delivery/notices/originalHeaders.ts';
+import { submitGeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 
 /** The message goes back to the queue; its visibility timeout already says when it comes back. */
 export class RetryLaterError extends Error {
@@ -221,12 +223,37 @@ async function deadLetter(
   if (!failure.logged) {
     deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
   }
-  if (deps.failureNoticeTo) {
-    const from = (await deps.mailbox().catch(() => undefined)) ?? deps.failureNoticeTo;
-    const notice = failureNotice(envelope, { from, to: deps.failureNoticeTo, reason, reply: failure.reply, rcpts: failure.rcpts });
-    await sendFailureNotice(deps.submitter, notice, envelope.id).catch((error: unknown) =>
-      deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice'),
-    );
-  }
+  if (deps.failureNoticeTo) await sendCloudNotice(message, deps, { ...failure, to: deps.failureNoticeTo });
   return 'dead-lettered';
+}
+
+/**
+ * The operator's RFC 3464 notice for a dead-lettered message, through the same upstream. The
+ * original's header is read again (an S3 body: only its first bytes); a body that cannot be read
+ * gives a notice without it. A notice that fails is logged, never retried.
+ */
+async function sendCloudNotice(message: QueueMessage, deps: QueueRecordDeps, failure: { to: string; reason: string; reply?: string; operatorAction?: string; rcpts: string[] }): Promise<void> {
+  const { envelope } = message;
+  try {
+    const headerSection = await deps.bodies.open(message).then(readHeaderSection, () => Buffer.alloc(0));
+    const from = (await deps.mailbox().catch(() => undefined)) ?? failure.to;
+    const notice = cloudFailureNotice(envelope, headerSection, {
+      from,
+      to: failure.to,
+      reason: failure.reason,
+      ...(failure.reply ? { reply: failure.reply } : {}),
+      ...(failure.operatorAction ? { fix: failure.operatorAction } : {}),
+      rcpts: failure.rcpts,
+      reportingHost: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'smarthost-worker',
+      now: new Date(),
+    });
+    if ('suppressed' in notice) {
+      deps.logger.info({ messageId: envelope.id, reason: notice.suppressed }, 'no failure notice');
+      return;
+    }
+    await submitGeneratedMail(deps.submitter, notice.mail);
+    deps.logger.info({ messageId: envelope.id, to: failure.to }, 'failure notice sent');
+  } catch (error) {
+    deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice');
+  }
 }
