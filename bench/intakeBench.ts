@@ -10,6 +10,8 @@
  * Office rows (labelled): the agent delivers at Exchange Online's 30 messages a minute, as an
  * office agent is set up, while Postfix relays at its own pace: unequal work, kept for the record.
  * Then the peak memory while ten 30 MiB messages arrive at once.
+ * Console rows (issue 12): equal work by the agent alone, with its status listener off and on with
+ * /metrics, the overview and the queue page fetched every second; every trial's ratio printed.
  *
  *   npm run bench -- [--quick] [--no-postfix] [--outbox | --unlimited] [--repeat N] [--only TEXT]
  *
@@ -19,7 +21,7 @@
  *   --unlimited   during the office rows the agent delivers as fast as it can (default: at
  *                 Exchange Online's 30 messages a minute, its production setting)
  *   --repeat N    run every row N times, the systems taking turns going first; every trial is printed
- *   --only TEXT   only the rows whose name contains TEXT ('equal', 'office', '10 conn', '5 MiB', 'all of', '30 MiB at once')
+ *   --only TEXT   only the rows whose name contains TEXT ('equal', 'office', '10 conn', '5 MiB', 'all of', '30 MiB at once', 'console')
  *
  * Not part of `npm test`: the numbers depend on the machine and on what else it is doing.
  * docs/benchmark.md explains every column.
@@ -30,6 +32,7 @@ import { promisify } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import { caPem } from '../testbed/fakes/tlsFixtures.ts';
 import { killAgentsNow, startAgent } from './lib/agent.ts';
+import { scrapeConsole, SCRAPED_PATHS, type ScrapeReport } from './lib/consoleScraper.ts';
 import { abortPostfixNow, findPostfix, startPostfix, type PostfixTools } from './lib/postfix.ts';
 import { TreeSampler, type MemoryReport } from './lib/procMemory.ts';
 import { KiB, MiB, percentile, runNodemailer, runRaw, type LoadResult } from './lib/smtpLoad.ts';
@@ -80,10 +83,14 @@ const REFERENCE = {
   pssMiB: 95,
 };
 
-type SystemName = 'smarthost' | 'Postfix';
+type SystemName = 'smarthost' | 'Postfix' | typeof SCRAPED;
+/** The agent with its status listener on and scraped (the console rows). */
+const SCRAPED = 'smarthost, console scraped';
 
 interface SystemUnderTest {
   port: number;
+  /** The agent's status listener, when it has one on. */
+  statusPort?: number;
   /** The process whose tree is measured. */
   root(): number | undefined;
   /** Messages still in the system's queue (accepted, not yet delivered). */
@@ -154,6 +161,11 @@ const equal: EqualScenario[] = [
   { name: `equal: all of ${n(2000)} × 1 KiB, 10 conn`, size: KiB, connections: 10, messages: n(2000), client: 'raw' },
   { name: `equal: all of ${n(600)} × 100 KiB, 10 conn`, size: 100 * KiB, connections: 10, messages: n(600), client: 'raw' },
 ];
+/** Issue 12: the same equal work with the console off and scraped every second. */
+const consoleRows: EqualScenario[] = [
+  { name: 'console: 1 KiB, 10 conn', size: KiB, connections: 10, messages: n(10_000), client: 'raw', cap },
+  { name: 'console: 100 KiB, 10 conn', size: 100 * KiB, connections: 10, messages: n(5000), client: 'raw', cap },
+];
 /** How long a row may take to deliver what it accepted. */
 const DRAIN_TIMEOUT_MS = quick ? 90_000 : 300_000;
 const BIG = { messages: 10, size: 30 * MiB };
@@ -171,18 +183,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function agentSystem(upstream: FakeUpstream): System {
+function agentSystem(upstream: FakeUpstream, status = false): System {
   return {
-    name: 'smarthost',
+    name: status ? SCRAPED : 'smarthost',
     async start(purpose) {
       const deliver = purpose === 'delivery' || !agentOutbox;
       // Delivery runs: limits off, the agent sends as fast as it can on its 3 connections (the fake
       // has no limits either). Intake rows: Exchange Online's limits, as an office agent is set up,
       // unless --unlimited; the fake upstream's TLS work at full speed takes CPU from intake.
       const perMinute = purpose === 'delivery' || options.unlimited ? 1_000_000 : 30;
-      const agent = await startAgent(deliver ? { upstream: { ...upstream.upstream, rateLimit: { perMinute, connections: 3 } } } : {});
+      const agent = await startAgent({ ...(deliver ? { upstream: { ...upstream.upstream, rateLimit: { perMinute, connections: 3 } } } : {}), status });
       const spool = join(agent.dir, 'spool');
-      return { port: agent.port, root: () => agent.pid, queued: () => agentQueueDepth(spool), diagnostics: () => agent.lastLines(5).join('\n'), stop: () => agent.stop() };
+      return { port: agent.port, statusPort: agent.statusPort, root: () => agent.pid, queued: () => agentQueueDepth(spool), diagnostics: () => agent.lastLines(5).join('\n'), stop: () => agent.stop() };
     },
   };
 }
@@ -262,6 +274,8 @@ interface EqualRow {
   endToEndSeconds?: number;
   delivered?: number;
   throttled?: number;
+  /** The status listener's answers during the measured part (console rows). */
+  scrape?: ScrapeReport;
   error?: string;
 }
 
@@ -287,6 +301,7 @@ function measureEqual(system: System, scenario: EqualScenario, upstream: FakeUps
   return onFreshInstance<EqualRow>(system, 'delivery', upstream, async (sut) => {
     const sampler = await TreeSampler.start(sut.root);
     let started = 0;
+    let scraper: ReturnType<typeof scrapeConsole> | undefined;
     const row: EqualRow = { scenario, system: system.name, trial, first };
     try {
       row.result = await runRaw(sut.port, {
@@ -300,16 +315,19 @@ function measureEqual(system: System, scenario: EqualScenario, upstream: FakeUps
           if (warm.error) throw new Error(`warm-up not delivered: ${warm.error}`);
           await upstream.reset();
           sampler.mark();
+          if (sut.statusPort !== undefined) scraper = scrapeConsole(sut.statusPort);
           started = Date.now();
         },
       });
       const { got, error } = await drained(sut, upstream, row.result.sent, DRAIN_TIMEOUT_MS);
+      row.scrape = await scraper?.stop();
       row.delivered = got.count;
       row.throttled = got.throttled;
       if (error) row.error = error;
       else row.endToEndSeconds = (got.lastAt - started) / 1000;
     } finally {
       row.mem = await sampler.stop();
+      if (scraper && !row.scrape) row.scrape = await scraper.stop();
     }
     return row;
   }, (error) => ({ scenario, system: system.name, trial, first, error }));
@@ -455,6 +473,47 @@ function printEqual(rows: EqualRow[], measuredPostfix: boolean): void {
   console.log(formatTable(['scenario', 'trial', 'intake msg/s', 'end to end', 'p99', 'CPU/msg', 'peak PSS', 'targets'], ratios));
 }
 
+/**
+ * Issue 12: the console rows, every trial, and per trial the scraped agent against the one with
+ * the console off. The noise is the spread of the console-off trials themselves.
+ */
+function printConsole(rows: EqualRow[]): void {
+  console.log(`\nConsole rows: equal work by the agent alone, the status listener off, and on with ${SCRAPED_PATHS.join(', ')} each fetched once a second during the measured part\n`);
+  const head = ['scenario', 'trial', 'system', 'msgs', 'intake msg/s', 'end-to-end s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/msg', 'peak RSS MiB', 'peak PSS MiB', 'procs', 'throttled', 'scrapes ok/failed', 'scrape p99 ms', 'largest page'];
+  console.log(
+    formatTable(
+      head,
+      rows.map((r) => {
+        const scrape = r.scrape ? [`${r.scrape.ok}/${r.scrape.failed}`, fixed(r.scrape.p99Ms, 1), `${(Math.max(0, ...Object.values(r.scrape.largestBytes)) / KiB).toFixed(0)} KiB`] : r.error ? [] : ['-', '-', '-'];
+        return [r.scenario.name, `${r.trial + 1}${r.first ? ' (1st)' : ''}`, r.system, ...equalCells(r), ...scrape];
+      }),
+    ),
+  );
+  console.log('\nConsole scraped / console off, every trial (intake: higher is better; end to end: × faster; p99, CPU, memory: lower is better); noise: the console-off trials\' own spread\n');
+  const table: string[][] = [];
+  for (const scenario of consoleRows) {
+    const off = rows.filter((r) => r.scenario === scenario && r.system === 'smarthost');
+    const offRates = off.map(rate).filter((v): v is number => v !== undefined);
+    const noise = offRates.length > 1 ? `${((Math.max(...offRates) / Math.min(...offRates) - 1) * 100).toFixed(0)} %` : '- (one trial)';
+    for (const row of rows.filter((r) => r.scenario === scenario && r.system === SCRAPED)) {
+      const base = off.find((r) => r.trial === row.trial);
+      const faster = (base?.endToEndSeconds ?? NaN) / (row.endToEndSeconds ?? NaN);
+      const cpu = (r: EqualRow | undefined) => (r?.mem && r.result ? r.mem.cpuSeconds / r.result.sent : undefined);
+      table.push([
+        scenario.name,
+        `${row.trial + 1} (${row.first ? 'scraped' : 'off'} 1st)`,
+        ratio(rate(row), rate(base)),
+        Number.isFinite(faster) ? `${faster.toFixed(2)}×` : '-',
+        ratio(p99(row), p99(base)),
+        ratio(cpu(row), cpu(base)),
+        ratio(row.mem?.peakRssMiB, base?.mem?.peakRssMiB),
+        noise,
+      ]);
+    }
+  }
+  console.log(formatTable(['scenario', 'trial', 'intake msg/s', 'end to end', 'p99', 'CPU/msg', 'peak RSS', 'intake spread of console-off trials'], table));
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg()[0]!;
@@ -475,6 +534,7 @@ async function main(): Promise<void> {
   const upstream = await startFakeUpstream();
   const trials = new Map<string, IntakeRow[]>();
   const equalRows: EqualRow[] = [];
+  const consoleResults: EqualRow[] = [];
   const big: BigRow[] = [];
   const systems: System[] = [agentSystem(upstream)];
   if (measuredPostfix) systems.push(postfixSystem(tools, upstream));
@@ -489,6 +549,18 @@ async function main(): Promise<void> {
           const row = await measureEqual(system, scenario, upstream, trial, system === order[0]);
           process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.result!.sent / row.result!.seconds, 1)} msg/s, all delivered in ${fixed(row.endToEndSeconds, 2)} s\n`);
           equalRows.push(row);
+        }
+      }
+    }
+    const consoleSystems = [agentSystem(upstream), agentSystem(upstream, true)];
+    for (const scenario of consoleRows.filter((s) => selected(s.name))) {
+      for (let trial = 0; trial < options.repeat; trial++) {
+        const order = turn++ % 2 === 0 ? consoleSystems : [...consoleSystems].reverse();
+        for (const system of order) {
+          process.stderr.write(`  ${system.name}: ${scenario.name} (trial ${trial + 1}) …`);
+          const row = await measureEqual(system, scenario, upstream, trial, system === order[0]);
+          process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.result!.sent / row.result!.seconds, 1)} msg/s, all delivered in ${fixed(row.endToEndSeconds, 2)} s${row.scrape ? `, ${row.scrape.ok} scrapes` : ''}\n`);
+          consoleResults.push(row);
         }
       }
     }
@@ -523,6 +595,7 @@ async function main(): Promise<void> {
   };
 
   if (equalRows.length) printEqual(equalRows, measuredPostfix);
+  if (consoleResults.length) printConsole(consoleResults);
 
   if (trials.size > 0) {
   console.log(
@@ -621,7 +694,7 @@ async function main(): Promise<void> {
   );
   }
 
-  const errors = [...[...trials.values()].flat().filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name}: ${r.error}`), ...equalRows.filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name} (trial ${r.trial + 1}): ${r.error}`), ...big.filter((r) => r.error).map((r) => `${r.system} ten 30 MiB: ${r.error}`)];
+  const errors = [...[...trials.values()].flat().filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name}: ${r.error}`), ...[...equalRows, ...consoleResults].filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name} (trial ${r.trial + 1}): ${r.error}`), ...big.filter((r) => r.error).map((r) => `${r.system} ten 30 MiB: ${r.error}`)];
   if (errors.length) console.log(`\nErrors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
 
   console.log(

@@ -12,6 +12,8 @@ import { BUNDLE, writeConfig } from '../../testbed/helpers/agentProcess.ts';
 export interface BenchAgent {
   pid: number;
   port: number;
+  /** The status listener's port (`status` asked for). */
+  statusPort?: number;
   dir: string;
   /** The last log lines (JSON), for error reports. */
   lastLines(n?: number): string[];
@@ -25,6 +27,8 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   /** Options for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
+  /** Turn the status listener (console, /metrics) on, on a loopback port of its own. */
+  status?: boolean;
 }
 
 /** Every agent started and not yet stopped, so an interrupted run can still stop them. */
@@ -68,6 +72,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<BenchAgent
     spool: { dir: join(dir, 'spool') },
     outbox: { dir: join(dir, 'outbox') },
     ...(options.upstream ? { upstream: options.upstream } : {}),
+    ...(options.status ? { status: { host: '127.0.0.1', port: 0 } } : {}),
     log: { level: 'info' },
   });
   const child = spawn(await privateNode(), [...(options.nodeArgs ?? []), BUNDLE, 'start', '--config', config], {
@@ -83,13 +88,16 @@ export async function startAgent(options: AgentOptions = {}): Promise<BenchAgent
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   let port: number;
+  let statusPort: number | undefined;
   try {
+    // The status listener starts before SMTP intake (agent.ts), so its line comes first.
     port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         lines.push(line);
         if (lines.length > 200) lines.splice(0, 100);
         try {
           const record = JSON.parse(line) as { msg?: string; port?: number };
+          if (record.msg === 'status listener started' && record.port) statusPort = record.port;
           if (record.msg === 'smarthost listening' && record.port) resolve(record.port);
         } catch {
           // not a log line
@@ -97,7 +105,9 @@ export async function startAgent(options: AgentOptions = {}): Promise<BenchAgent
       });
       void exited.then((code) => reject(new Error(`smarthost exited (${code}) before listening: ${stderr}`)));
     });
+    if (options.status && statusPort === undefined) throw new Error('smarthost listened for SMTP without logging its status listener');
   } catch (error) {
+    child.kill('SIGKILL');
     running.delete(child);
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -105,6 +115,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<BenchAgent
   return {
     pid: child.pid!,
     port,
+    statusPort,
     dir,
     lastLines: (n = 10) => [...lines.slice(-n), ...(stderr ? [`stderr: ${stderr.slice(-500)}`] : [])],
     async stop() {

@@ -104,6 +104,12 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     return this.pending.size;
   }
 
+  /** The map keeps arrival order (ids sort by arrival, new mail is appended): its first key is the oldest. */
+  get oldestId(): string | undefined {
+    for (const id of this.pending.keys()) return id;
+    return undefined;
+  }
+
   /** Resolves once the spool has nothing left to forward (tests). */
   whenIdle(): Promise<void> {
     if (this.pending.size === 0) {

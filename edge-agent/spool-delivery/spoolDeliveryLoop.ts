@@ -81,6 +81,8 @@ export interface AttemptRecord {
 export interface HeldUntriedRecord {
   id: string;
   reply: string;
+  /** The fix, when the failure it repeats is one the operator must make. */
+  operatorAction?: string;
 }
 
 export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 'held-untried': [HeldUntriedRecord] }> {
@@ -209,6 +211,13 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
   /** Messages waiting or in flight. */
   get depth(): number {
     return this.pending.size + this.inFlight.size;
+  }
+
+  /** Messages waiting after at least one attempt (the console's "waits for a retry"). */
+  get waitingForRetry(): number {
+    let count = 0;
+    for (const item of this.pending.values()) if (!item.untried) count++;
+    return count;
   }
 
   /** Resolves when nothing is due now and nothing is in flight (tests, graceful shutdown). */
@@ -498,7 +507,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     );
     this.wait(envelope, Date.parse(at), { untried: true });
     // Not an attempt: metrics and the console count attempts from 'attempt' only.
-    this.emit('held-untried', { id: envelope.id, reply: run.reply });
+    this.emit('held-untried', { id: envelope.id, reply: run.reply, ...(run.operatorAction ? { operatorAction: run.operatorAction } : {}) });
   }
 
   private releaseClass(sendClass: string): void {

@@ -16,6 +16,7 @@ import { listPage } from './pages/listPage.ts';
 import { ACTION_LABELS, messagePage, type MessageView, type OperatorAction } from './pages/messagePage.ts';
 import { overviewPage, type Overview } from './pages/overviewPage.ts';
 import { STYLESHEET } from './pages/style.ts';
+import type { QueueView } from './queueView.ts';
 import type { RelayActivity } from './relayActivity.ts';
 import { textReply, type HttpReply, type Route, type StatusRequest } from './statusServer.ts';
 
@@ -24,7 +25,11 @@ export interface ConsoleContext {
   history: SpoolHistory;
   /** The embedded delivery loop; absent in cloud mode (the queue is handed to SQS). */
   loop?: SpoolDeliveryLoop;
+  /** The queue's counts kept in memory (the overview reads these, never the disk). */
+  queue: QueueView;
   activity: RelayActivity;
+  /** Messages in failed/, kept from events and recounted with the disk use. */
+  failedCount: () => number;
   csrf: CsrfTokens;
   logger: Logger;
   /** Where mail goes: the upstream's host, a secret, the outbox or the SQS queue. */
@@ -52,16 +57,22 @@ function filtersOf(request: StatusRequest): MessageFilters {
   return { device: value('device'), sender: value('sender'), recipient: value('recipient'), status: value('status') };
 }
 
-/** The one sentence at the top of the overview, and the fix when one is known. */
-export function overviewOf(ctx: ConsoleContext, queued: MessageRow[], failed: number, now = Date.now()): Pick<Overview, 'working' | 'sentence' | 'fix'> {
+/** The held message the overview names: the oldest (ids sort by arrival). */
+function oldestHeld(activity: RelayActivity): { reply?: string; operatorAction?: string } | undefined {
+  let oldest: string | undefined;
+  for (const id of activity.held.keys()) if (oldest === undefined || id < oldest) oldest = id;
+  return oldest === undefined ? undefined : activity.held.get(oldest);
+}
+
+/** The one sentence at the top of the overview, and the fix when one is known: from memory, like /metrics. */
+export function overviewOf(ctx: ConsoleContext, now = Date.now()): Pick<Overview, 'working' | 'sentence' | 'fix'> {
   const { activity } = ctx;
-  const held = queued.filter((r) => r.status === 'held');
-  if (held.length > 0) {
-    const first = held[0] as MessageRow;
+  const held = oldestHeld(activity);
+  if (held) {
     return {
       working: false,
-      sentence: `Not working because ${plural(held.length, 'message is', 'messages are')} held until you fix the cause: ${first.lastReply ?? 'the upstream refused the relay'}.`,
-      fix: first.fix,
+      sentence: `Not working because ${plural(activity.held.size, 'message is', 'messages are')} held until you fix the cause: ${held.reply ?? 'the upstream refused the relay'}.`,
+      fix: held.operatorAction,
     };
   }
   const unreachable = activity.upstreamProblem(ctx.readyWindowMs, now);
@@ -71,27 +82,27 @@ export function overviewOf(ctx: ConsoleContext, queued: MessageRow[], failed: nu
     return { working: false, sentence: `Not working because the upstream asked the relay to slow down; deliveries wait until ${when(pausedUntil, now)}.` };
   }
   const problem = activity.lastProblem;
-  const retrying = queued.filter((r) => r.status === 'retrying');
-  if (problem && retrying.length > 0 && (activity.lastDeliveredAt ?? 0) < problem.at) {
-    return { working: false, sentence: `Not working because the last delivery attempt failed (${problem.reply ?? problem.reason ?? 'no reply'}); ${plural(retrying.length, 'message waits', 'messages wait')} for a retry.` };
+  const retrying = ctx.queue.waitingForRetry();
+  if (problem && retrying > 0 && (activity.lastDeliveredAt ?? 0) < problem.at) {
+    return { working: false, sentence: `Not working because the last delivery attempt failed (${problem.reply ?? problem.reason ?? 'no reply'}); ${plural(retrying, 'message waits', 'messages wait')} for a retry.` };
   }
+  const failed = ctx.failedCount();
   const tail = failed > 0 ? ` ${plural(failed, 'failed message needs', 'failed messages need')} a decision.` : '';
   if (activity.lastDeliveredAt) return { working: true, sentence: `Working: mail is being delivered, the last at ${when(activity.lastDeliveredAt, now)}.${tail}` };
   return { working: true, sentence: `Working: ready to deliver to ${ctx.upstream}; nothing delivered since the relay started.${tail}` };
 }
 
-async function overview(request: StatusRequest, ctx: ConsoleContext): Promise<HttpReply> {
-  const queued = await queuedRows(ctx.spool);
-  const failed = (await ctx.spool.listFailed()).length;
-  const oldest = queued[0] ? arrivalOf(queued[0].id) : undefined;
+/** Answered from memory (no spool reads): a monitor may poll it every second. */
+function overview(request: StatusRequest, ctx: ConsoleContext): HttpReply {
+  const oldestId = ctx.queue.oldestId();
   const view: Overview = {
-    ...overviewOf(ctx, queued, failed),
-    queued: queued.length,
-    held: queued.filter((r) => r.status === 'held').length,
-    failed,
+    ...overviewOf(ctx),
+    queued: ctx.queue.depth(),
+    held: ctx.activity.held.size,
+    failed: ctx.failedCount(),
     lastAcceptedAt: ctx.activity.lastAcceptedAt,
     lastDeliveredAt: ctx.activity.lastDeliveredAt,
-    oldestQueuedAt: oldest?.getTime(),
+    oldestQueuedAt: oldestId ? arrivalOf(oldestId)?.getTime() : undefined,
     diskUse: ctx.diskUse(),
     upstream: ctx.upstream,
   };

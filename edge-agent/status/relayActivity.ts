@@ -1,6 +1,6 @@
 import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
 import type { IntakeEvents } from '../intake/smtpIntake.ts';
-import type { AttemptRecord } from '../spool-delivery/spoolDeliveryLoop.ts';
+import type { AttemptRecord, HeldUntriedRecord } from '../spool-delivery/spoolDeliveryLoop.ts';
 import type { EventEmitter } from 'node:events';
 
 /** The last attempt that did not deliver, for the overview's "not working because …". */
@@ -41,8 +41,13 @@ export class RelayActivity {
     });
   }
 
-  observeLoop(loop: { on(event: 'attempt', listener: (record: AttemptRecord) => void): unknown }): void {
+  observeLoop(loop: { on(event: 'attempt', listener: (record: AttemptRecord) => void): unknown; on(event: 'held-untried', listener: (record: HeldUntriedRecord) => void): unknown }): void {
     loop.on('attempt', (record) => this.attempted(record.event));
+    // Kept back without an attempt after its sender's last ones failed the same way: held too
+    // when that failure needs the operator (its state names the fix, as an attempt's would).
+    loop.on('held-untried', (record) => {
+      if (record.operatorAction) this.held.set(record.id, { operatorAction: record.operatorAction, reply: record.reply });
+    });
   }
 
   /** Seeds the held messages found in the spool at start (their state names the fix). */

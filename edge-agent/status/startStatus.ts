@@ -11,6 +11,7 @@ import type { SpoolDeliveryLoop } from '../spool-delivery/spoolDeliveryLoop.ts';
 import { consoleRoutes } from './consoleRoutes.ts';
 import { CsrfTokens } from './csrf.ts';
 import { healthRoutes } from './healthRoutes.ts';
+import { queueViewOf } from './queueView.ts';
 import { AgentMetrics } from './metrics.ts';
 import { RelayActivity } from './relayActivity.ts';
 import { STATUS_LIMITS, StatusServer, type StatusLimits } from './statusServer.ts';
@@ -72,10 +73,11 @@ export async function startStatus(parts: StatusParts): Promise<RunningStatus> {
     if (record.action === 'failed') failedCount += 1;
   });
 
+  const queue = queueViewOf(loop, parts.forwarder);
   const metrics = new AgentMetrics({
     activity,
-    queueDepth: () => loop?.depth ?? parts.forwarder?.depth ?? 0,
-    oldestQueuedId: () => loop?.oldestId,
+    queueDepth: queue.depth,
+    oldestQueuedId: queue.oldestId,
     queuedBytes: () => spool.bytesQueued,
     failedCount: () => failedCount,
     diskUse: () => usage,
@@ -94,13 +96,18 @@ export async function startStatus(parts: StatusParts): Promise<RunningStatus> {
         spool,
         history,
         loop,
+        queue,
         activity,
+        failedCount: () => failedCount,
         csrf: new CsrfTokens(),
         logger,
         upstream: parts.upstream,
         readyWindowMs: config.readyWindow,
         diskUse: () => usage,
         failedChanged: () => {
+          // Both actions that call this (resend, delete) take one message out of failed/: the
+          // overview the operator is sent back to shows it at once, the recount confirms it.
+          failedCount = Math.max(0, failedCount - 1);
           recount().catch(() => undefined);
         },
       }),

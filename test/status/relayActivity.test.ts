@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import type { AttemptEvent } from '../../delivery/history/deliveryEvent.ts';
 import { RelayActivity, isSmtpReply } from '../../edge-agent/status/relayActivity.ts';
-import type { AttemptRecord } from '../../edge-agent/spool-delivery/spoolDeliveryLoop.ts';
+import type { AttemptRecord, HeldUntriedRecord } from '../../edge-agent/spool-delivery/spoolDeliveryLoop.ts';
 
 /** Readiness from the delivery loop's events: the upstream counts as reachable when it answers at all. */
 
@@ -16,7 +16,7 @@ function attempt(reply: string | undefined, accepted: string[] = []): AttemptEve
 }
 
 function loopWith(activity: RelayActivity) {
-  const loop = new EventEmitter<{ attempt: [AttemptRecord] }>();
+  const loop = new EventEmitter<{ attempt: [AttemptRecord]; 'held-untried': [HeldUntriedRecord] }>();
   activity.observeLoop(loop);
   return (event: AttemptEvent) => loop.emit('attempt', { id: event.messageId, action: event.accepted.length ? 'delivered' : 'retry', attempts: 1, event, size: 10 });
 }
@@ -52,5 +52,21 @@ describe('RelayActivity readiness', () => {
 
   it('tells an SMTP reply from a client error', () => {
     assert.deepEqual(['250 2.0.0 OK', '550-5.7.60 x', 'ETIMEDOUT', 'connect ECONNREFUSED', undefined].map(isSmtpReply), [true, true, false, false, false]);
+  });
+});
+
+describe('RelayActivity held messages', () => {
+  it('counts a message kept back untried as held when the failure it repeats names a fix, and lets it go with its next attempt', () => {
+    const activity = new RelayActivity();
+    const loop = new EventEmitter<{ attempt: [AttemptRecord]; 'held-untried': [HeldUntriedRecord] }>();
+    activity.observeLoop(loop);
+    const fix = 'Add-RecipientPermission -Identity scans@contoso.com -Trustee relay@contoso.com -AccessRights SendAs';
+    loop.emit('held-untried', { id: 'm1', reply: '550 5.7.60 SMTP; Client does not have permissions to send as this sender', operatorAction: fix });
+    loop.emit('held-untried', { id: 'm2', reply: '451 4.3.0 Temporary server error' });
+    assert.deepEqual([...activity.held.keys()], ['m1'], 'only the one whose failure the operator must fix');
+    assert.equal(activity.held.get('m1')?.operatorAction, fix);
+    const delivered = attempt(undefined, ['a@contoso.com']);
+    loop.emit('attempt', { id: 'm1', action: 'delivered', attempts: 1, event: delivered, size: 10 });
+    assert.equal(activity.held.size, 0);
   });
 });
