@@ -67,20 +67,26 @@ export interface AgentDependencies extends CloudForwardingOptions {
  * The mailboxes the config delivers through: each of `upstream.mailboxes` (or the one upstream)
  * with its own submitter and limits, a secret's upstream as a pool of one, or the outbox.
  */
-export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promise<MailboxPool> {
+/**
+ * The pool the loop delivers through, and the mailbox generated mail (alerts, notices) is From: the
+ * first member's, which for a secret is known only once the secret is read (Exchange refuses any
+ * other From with 5.7.60).
+ */
+export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promise<{ pool: MailboxPool; generatedFrom: () => Promise<string | undefined> }> {
   const upstream = config.upstream;
   if (!upstream) {
     logger.warn(
       { outbox: config.outbox.dir },
       'no upstream configured: accepted mail is written to the outbox folder, not sent. Configure upstream to deliver to Microsoft 365.',
     );
-    return new MailboxPool([{ mailbox: undefined, submitter: new OutboxSubmitter(config.outbox.dir), route: 'outbox', connections: OUTBOX_CONNECTIONS }]);
+    return { pool: new MailboxPool([{ mailbox: undefined, submitter: new OutboxSubmitter(config.outbox.dir), route: 'outbox', connections: OUTBOX_CONNECTIONS }]), generatedFrom: async () => undefined };
   }
   if ('secretArn' in upstream) {
     // A secret's mailbox and rate are known only once it is read: its submitter limits the rate
     // itself, and operator hints go without the mailbox.
     const chosen = await submitterForUpstream(upstream);
-    return new MailboxPool([{ mailbox: undefined, submitter: chosen.submitter, route: 'upstream from secret', connections: chosen.connections, ...(chosen.tokens ? { tokens: chosen.tokens } : {}) }]);
+    const pool = new MailboxPool([{ mailbox: undefined, submitter: chosen.submitter, route: 'upstream from secret', connections: chosen.connections, ...(chosen.tokens ? { tokens: chosen.tokens } : {}) }]);
+    return { pool, generatedFrom: chosen.mailbox };
   }
   const members = poolMembers(upstream).map((member) => {
     // The spool delivery loop schedules by each mailbox's rate (SendRate), so the submitter does not.
@@ -97,7 +103,8 @@ export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promi
       ...(tokens ? { tokens } : {}),
     };
   });
-  return new MailboxPool(members, { budgetStore: recipientBudgetFile(config.spool.dir), perRecipientPerHour: upstream.rateLimit.perRecipientPerHour, logger });
+  const pool = new MailboxPool(members, { budgetStore: recipientBudgetFile(config.spool.dir), perRecipientPerHour: upstream.rateLimit.perRecipientPerHour, logger });
+  return { pool, generatedFrom: async () => members[0]?.mailbox };
 }
 
 /** How mail leaves through one mailbox, for the history. */
@@ -142,12 +149,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     stopConsumer = cloud.stop;
     upstreamName = sqsConfig.queueUrl;
   } else {
-    const pool = deps.submitter
-      ? new MailboxPool([{ mailbox: undefined, submitter: deps.submitter, route: 'outbox', connections: OUTBOX_CONNECTIONS }])
+    const { pool, generatedFrom } = deps.submitter
+      ? { pool: new MailboxPool([{ mailbox: undefined, submitter: deps.submitter, route: 'outbox', connections: OUTBOX_CONNECTIONS }]), generatedFrom: async () => undefined }
       : await mailboxPoolFor(config, logger);
     // Alerts mail the admin through the first mailbox and watch its token (a pool's members share the app).
-    const first = pool.members[0]!;
-    alertMail = { submitter: first.submitter, from: async () => first.mailbox };
+    alertMail = { submitter: pool.members[0]!.submitter, from: generatedFrom };
     tokens = pool.members.find((m) => m.tokens)?.tokens;
     const loop = new SpoolDeliveryLoop({
       spool,
@@ -160,6 +166,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
     // Observed before the loop starts: a message given up on its first look still gets its notice.
     notices = noticesWanted(config) ? new FailureNotices({ config, spool, history, mail: alertMail, logger }) : undefined;
     notices?.observe(loop);
+    await notices?.seedHeld(queued.map((e) => e.id));
     await loop.start(queued);
     deliveryLoop = loop;
     onAccepted = (envelope) => loop.enqueue(envelope);

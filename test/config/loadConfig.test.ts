@@ -37,7 +37,7 @@ function defaultsIn(dir: string): AgentConfig {
     queue: { kind: 'local' },
     retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },
     log: { level: 'info' },
-    notices: { undeliverableDomains: [], notify: 'none' },
+    notices: { undeliverableDomains: [], notify: 'none', heldAfter: 4 * HOUR },
   };
 }
 
@@ -103,7 +103,7 @@ describe('loadConfig', () => {
       },
       retry: { schedule: [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR], maxAge: 48 * HOUR },
       log: { level: 'info' },
-      notices: { undeliverableDomains: [], notify: 'none' },
+      notices: { undeliverableDomains: [], notify: 'none', heldAfter: 4 * HOUR },
     };
     assert.deepEqual(config, expected);
   });

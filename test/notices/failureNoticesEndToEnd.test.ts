@@ -84,6 +84,40 @@ describe('failure notices end to end (fake Exchange Online)', () => {
     assert.doesNotMatch(relay.logs.text, new RegExp(BODY_MARKER));
   });
 
+  it('a scan held for the operator past notices.heldAfter gets one "Delayed" report (Action: delayed, class 4, the fix), and the message stays queued', async () => {
+    const relay = await start({ admin: ADMIN, notify: 'both', heldAfter: '1s' });
+    const before = rig.exo.messages.length;
+    rig.exo.failNext('mail', '550 5.7.60 SMTP; Client does not have permissions to send as this sender');
+    const reply = await sendRaw(relay.address.port, 'scanner@contoso.com', ['nobody@contoso.com'], scan());
+    const id = /queued as (\S+)$/.exec(reply)?.[1] ?? '';
+    const attempt = await waitForAttempt(relay, (r) => r.id === id);
+    assert.equal(attempt.event.decision.action, 'hold', attempt.reply);
+    await pollUntil(() => noticesSince(before).length === 2, 10_000, 'two delayed notices');
+    const notices = noticesSince(before);
+    assert.deepEqual(notices.map((n) => n.rcptTo).sort(), [['ops@contoso.com'], ['scanner@contoso.com']]);
+    for (const notice of notices) {
+      const raw = notice.raw.toString('utf8');
+      assert.doesNotMatch(raw, new RegExp(BODY_MARKER), 'never the body');
+      const parsed = await simpleParser(notice.raw);
+      assert.equal(parsed.subject, 'Delayed: Scan 4711');
+      assert.equal(parsed.from?.value[0]?.address, RELAY_MAILBOX);
+      assert.match(parsed.text ?? '', /held until the problem below is fixed/);
+      assert.match(parsed.text ?? '', /Add-RecipientPermission/, 'the fix the admin must make');
+      const contentType = parsed.headers.get('content-type') as { value: string; params: Record<string, string> };
+      const fields = raw.split(`--${contentType.params.boundary}`)[2] ?? '';
+      assert.match(fields, /^Final-Recipient: rfc822; nobody@contoso\.com\r$/m);
+      assert.match(fields, /^Action: delayed\r$/m);
+      assert.match(fields, /^Status: 4\.7\.60\r$/m, 'a delayed recipient is reported in class 4');
+    }
+    const history = await readFile(join(relay.config.spool.dir, 'queue', `${id}.history.jsonl`), 'utf8');
+    const recorded = history.trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; to?: string; sent?: boolean }).filter((e) => e.type === 'notice');
+    assert.deepEqual(recorded.map((e) => [e.kind, e.to, e.sent]).sort(), [['delayed', 'ops@contoso.com', true], ['delayed', 'scanner@contoso.com', true]]);
+    // A second look (a restart, the next held attempt) finds them in the history.
+    await relay.notices?.notifyDelayed(id);
+    await sleep(200);
+    assert.equal(noticesSince(before).length, 2);
+  });
+
   it('at most one per message: a later look (a restart) finds the notice in the history and sends none', async () => {
     const relay = await start({ admin: ADMIN });
     const before = rig.exo.messages.length;

@@ -9,7 +9,9 @@ import type { Submitter } from '../../delivery/smtp/submission.ts';
 import { agentConfigSchema } from '../../edge-agent/config/agentConfigSchema.ts';
 import { FailureNotices, NOTICES_PER_RECIPIENT_PER_HOUR } from '../../edge-agent/notices/failureNotices.ts';
 import { noticeTargets } from '../../edge-agent/notices/noticeTargets.ts';
-import type { FailureRecord } from '../../edge-agent/spool/spool.ts';
+import type { DeliveryState, FailureRecord } from '../../edge-agent/spool/spool.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const notices = (input: Record<string, unknown>) => agentConfigSchema.parse({ spool: { dir: '/tmp/x' }, notices: input }).notices;
 const header = (extra = '') => Buffer.from(`Subject: scan\r\n${extra}\r\n`);
@@ -84,6 +86,7 @@ describe('the rate limit per notice recipient', () => {
       config: { notices: notices({ admin: 'ops@contoso.com' }), clients: [] },
       spool: {
         readFailure: async () => failure,
+        readState: async () => undefined,
         findMessage: async (id: string) => ({ envelope: envelope(id), where: 'failed' as const, body: Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]) }),
       },
       history: { read: async (id: string) => events.filter((e) => e.messageId === id), appendBeside: async (e: DeliveryEvent) => void events.push(e) },
@@ -102,5 +105,64 @@ describe('the rate limit per notice recipient', () => {
     // The same message again: the history says one went.
     await notifier.notify('msglater0001');
     assert.equal(sent.length, NOTICES_PER_RECIPIENT_PER_HOUR + 1);
+  });
+});
+
+describe('the "Delayed" notice of a held message', () => {
+  const HELD_REPLY = '550 5.7.60 SMTP; Client does not have permissions to send as this sender';
+  const FIX = 'Add-RecipientPermission -Identity scanner@contoso.com -Trustee relay@contoso.com -AccessRights SendAs';
+  /** An id as the spool makes them: arrival time in base 36, then a dash. */
+  const idArrivedAgo = (ms: number, tag: string) => `${(Date.now() - ms).toString(36).padStart(9, '0')}-${tag}`;
+
+  function rig(heldAfter: string, state: () => DeliveryState | undefined) {
+    const sent: string[] = [];
+    const events: DeliveryEvent[] = [];
+    const submitter: Submitter = {
+      async submit(message) {
+        let raw = '';
+        for await (const chunk of message.raw) raw += String(chunk);
+        assert.match(raw, /^Action: delayed\r$/m);
+        sent.push(message.to.join());
+        return { accepted: message.to, rejected: [] };
+      },
+      close: async () => undefined,
+    };
+    const envelope = (id: string): MessageEnvelope => ({ id, receivedAt: new Date().toISOString(), client: { name: 'lan', ip: '127.0.0.1' }, helo: 'mfp', mailFrom: 'scanner@contoso.com', rcptTo: ['x@contoso.com'], size: 20, sha256: '0'.repeat(64) });
+    const notifier = new FailureNotices({
+      config: { notices: notices({ admin: 'ops@contoso.com', heldAfter }), clients: [] },
+      spool: {
+        readFailure: async () => undefined,
+        readState: async () => state(),
+        findMessage: async (id: string) => ({ envelope: envelope(id), where: 'queue' as const, body: Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]) }),
+      },
+      history: { read: async (id: string) => events.filter((e) => e.messageId === id), appendBeside: async (e: DeliveryEvent) => void events.push(e) },
+      mail: { submitter, from: async () => 'relay@contoso.com' },
+      logger: silentLogger,
+    });
+    return { sent, events, notifier };
+  }
+  const held = (): DeliveryState => ({ attempts: 1, lastError: HELD_REPLY, operatorAction: FIX, deliveredRcpts: [], rejectedRcpts: [] });
+
+  it('goes out for a message found held at start once it is older than heldAfter, once', async () => {
+    const { sent, events, notifier } = rig('4h', held);
+    await notifier.seedHeld([idArrivedAgo(5 * 3_600_000, 'old'), idArrivedAgo(60_000, 'young')]);
+    await pollUntil(() => sent.length === 1, 5000, 'the old one notified');
+    await sleep(100);
+    assert.deepEqual(sent, ['ops@contoso.com'], 'the young one is not due yet');
+    assert.deepEqual(events.map((e) => e.type === 'notice' && [e.kind, e.sent]), [['delayed', true]]);
+    await notifier.notifyDelayed(events[0]!.messageId);
+    assert.equal(sent.length, 1, 'the history says one went');
+    await notifier.stop();
+  });
+
+  it('none once it is no longer held, and none at all with heldAfter: off', async () => {
+    const released = rig('4h', () => ({ ...held(), operatorAction: undefined }));
+    await released.notifier.notifyDelayed(idArrivedAgo(5 * 3_600_000, 'released'));
+    assert.deepEqual(released.sent, []);
+    const off = rig('off', held);
+    await off.notifier.seedHeld([idArrivedAgo(5 * 3_600_000, 'old')]);
+    await sleep(100);
+    assert.deepEqual(off.sent, []);
+    assert.throws(() => agentConfigSchema.parse({ spool: { dir: '/tmp/x' }, notices: { heldAfter: 'soon' } }), /notices\.heldAfter|heldAfter/);
   });
 });
