@@ -434,6 +434,13 @@ function equalCells(row: EqualRow): string[] {
   ];
 }
 
+/** One trial against another of the same row: intake msg/s, end to end (× faster), p99, CPU per message, and `memory`. */
+function trialRatios(row: EqualRow, base: EqualRow | undefined, memory: (r: EqualRow) => number | undefined): string[] {
+  const faster = (base?.endToEndSeconds ?? NaN) / (row.endToEndSeconds ?? NaN);
+  const cpu = (r: EqualRow | undefined) => (r?.mem && r.result ? r.mem.cpuSeconds / r.result.sent : undefined);
+  return [ratio(rate(row), rate(base)), Number.isFinite(faster) ? `${faster.toFixed(2)}×` : '-', ratio(p99(row), p99(base)), ratio(cpu(row), cpu(base)), ratio(row.mem && memory(row), base?.mem && memory(base))];
+}
+
 const p99 = (row: EqualRow | undefined) => (row?.result ? percentile([...row.result.latencies].sort((a, b) => a - b), 99) : undefined);
 const rate = (row: EqualRow | undefined) => (row?.result && !row.error ? row.result.sent / row.result.seconds : undefined);
 
@@ -458,16 +465,7 @@ function printEqual(rows: EqualRow[], measuredPostfix: boolean): void {
       else check('≥ 2× faster', faster, (v) => v >= 2);
       check('p99 ≤ 0.5×', latency, (v) => v <= 0.5);
       if (scenario.connections === 10 && row.mem) check(`agent ≤ 80 MiB at ${mib(scenario.size)}`, row.mem.peakRssMiB, (v) => v <= 80);
-      ratios.push([
-        scenario.name,
-        `${row.trial + 1} (${row.first ? 'smarthost' : 'Postfix'} 1st)`,
-        ratio(rate(row), rate(theirs)),
-        Number.isFinite(faster) ? `${faster.toFixed(2)}×` : '-',
-        ratio(p99(row), p99(theirs)),
-        ratio(row.mem?.cpuSeconds !== undefined && row.result ? row.mem.cpuSeconds / row.result.sent : undefined, theirs?.mem?.cpuSeconds !== undefined && theirs.result ? theirs.mem.cpuSeconds / theirs.result.sent : undefined),
-        ratio(row.mem?.peakPssMiB, theirs?.mem?.peakPssMiB),
-        targets.join(', ') || '-',
-      ]);
+      ratios.push([scenario.name, `${row.trial + 1} (${row.first ? 'smarthost' : 'Postfix'} 1st)`, ...trialRatios(row, theirs, (r) => r.mem?.peakPssMiB), targets.join(', ') || '-']);
     }
   }
   console.log(formatTable(['scenario', 'trial', 'intake msg/s', 'end to end', 'p99', 'CPU/msg', 'peak PSS', 'targets'], ratios));
@@ -497,18 +495,7 @@ function printConsole(rows: EqualRow[]): void {
     const noise = offRates.length > 1 ? `${((Math.max(...offRates) / Math.min(...offRates) - 1) * 100).toFixed(0)} %` : '- (one trial)';
     for (const row of rows.filter((r) => r.scenario === scenario && r.system === SCRAPED)) {
       const base = off.find((r) => r.trial === row.trial);
-      const faster = (base?.endToEndSeconds ?? NaN) / (row.endToEndSeconds ?? NaN);
-      const cpu = (r: EqualRow | undefined) => (r?.mem && r.result ? r.mem.cpuSeconds / r.result.sent : undefined);
-      table.push([
-        scenario.name,
-        `${row.trial + 1} (${row.first ? 'scraped' : 'off'} 1st)`,
-        ratio(rate(row), rate(base)),
-        Number.isFinite(faster) ? `${faster.toFixed(2)}×` : '-',
-        ratio(p99(row), p99(base)),
-        ratio(cpu(row), cpu(base)),
-        ratio(row.mem?.peakRssMiB, base?.mem?.peakRssMiB),
-        noise,
-      ]);
+      table.push([scenario.name, `${row.trial + 1} (${row.first ? 'scraped' : 'off'} 1st)`, ...trialRatios(row, base, (r) => r.mem?.peakRssMiB), noise]);
     }
   }
   console.log(formatTable(['scenario', 'trial', 'intake msg/s', 'end to end', 'p99', 'CPU/msg', 'peak RSS', 'intake spread of console-off trials'], table));
@@ -540,30 +527,22 @@ async function main(): Promise<void> {
   if (measuredPostfix) systems.push(postfixSystem(tools, upstream));
   try {
     let turn = 0;
-    for (const scenario of equal.filter((s) => selected(s.name))) {
-      for (let trial = 0; trial < options.repeat; trial++) {
-        // Take turns going first, so neither always runs on a disk the other just used.
-        const order = turn++ % 2 === 0 ? systems : [...systems].reverse();
-        for (const system of order) {
-          process.stderr.write(`  ${system.name}: ${scenario.name} (trial ${trial + 1}) …`);
-          const row = await measureEqual(system, scenario, upstream, trial, system === order[0]);
-          process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.result!.sent / row.result!.seconds, 1)} msg/s, all delivered in ${fixed(row.endToEndSeconds, 2)} s\n`);
-          equalRows.push(row);
+    /** Every trial of each scenario on each system, the systems taking turns going first (so neither always runs on a disk the other just used). */
+    const equalTrials = async (scenarios: EqualScenario[], on: System[], into: EqualRow[]) => {
+      for (const scenario of scenarios.filter((s) => selected(s.name))) {
+        for (let trial = 0; trial < options.repeat; trial++) {
+          const order = turn++ % 2 === 0 ? on : [...on].reverse();
+          for (const system of order) {
+            process.stderr.write(`  ${system.name}: ${scenario.name} (trial ${trial + 1}) …`);
+            const row = await measureEqual(system, scenario, upstream, trial, system === order[0]);
+            process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.result!.sent / row.result!.seconds, 1)} msg/s, all delivered in ${fixed(row.endToEndSeconds, 2)} s${row.scrape ? `, ${row.scrape.ok} scrapes` : ''}\n`);
+            into.push(row);
+          }
         }
       }
-    }
-    const consoleSystems = [agentSystem(upstream), agentSystem(upstream, true)];
-    for (const scenario of consoleRows.filter((s) => selected(s.name))) {
-      for (let trial = 0; trial < options.repeat; trial++) {
-        const order = turn++ % 2 === 0 ? consoleSystems : [...consoleSystems].reverse();
-        for (const system of order) {
-          process.stderr.write(`  ${system.name}: ${scenario.name} (trial ${trial + 1}) …`);
-          const row = await measureEqual(system, scenario, upstream, trial, system === order[0]);
-          process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.result!.sent / row.result!.seconds, 1)} msg/s, all delivered in ${fixed(row.endToEndSeconds, 2)} s${row.scrape ? `, ${row.scrape.ok} scrapes` : ''}\n`);
-          consoleResults.push(row);
-        }
-      }
-    }
+    };
+    await equalTrials(equal, systems, equalRows);
+    await equalTrials(consoleRows, [agentSystem(upstream), agentSystem(upstream, true)], consoleResults);
     for (const scenario of [...matrix, ...extra].filter((s) => selected(s.name))) {
       for (let trial = 0; trial < options.repeat; trial++) {
         // Alternate which system goes first, so neither always runs on a disk the other just used.
