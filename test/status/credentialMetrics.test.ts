@@ -4,14 +4,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { clientCert, clientKey } from '../../testbed/fakes/tlsFixtures.ts';
 import { sendRaw, startTestAgent, waitForAttempt, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { CLIENT_ID, RELAY_MAILBOX, TENANT_ID, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { metricValue } from '../../testbed/helpers/metricValue.ts';
 
 const USER = 'admin';
 const PASSWORD = 'correct horse battery staple';
 const AUTH = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
-const metricValue = (text: string, name: string) => {
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
-};
 
 describe('credential health on /metrics', () => {
   let rig: ExchangeOnlineRig;
