@@ -237,7 +237,10 @@ async function deadLetter(
   if (!failure.logged) {
     deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
   }
-  await sendCloudNotices(message, deps, failure);
+  // The message is in the dead-letter queue already: nothing about its notice may send the record back.
+  await sendCloudNotices(message, deps, failure).catch((error: unknown) =>
+    deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice'),
+  );
   return 'dead-lettered';
 }
 
