@@ -1,5 +1,6 @@
 import { ConfigError } from '../config-toolkit/configError.ts';
 import type { AgentConfig } from '../edge-agent/config/agentConfigSchema.ts';
+import { targetsInclude } from '../edge-agent/config/noticesSchema.ts';
 import type { SqsPollerSettings } from '../functions/sqs-poller/startSqsPoller.ts';
 
 /** The parts of the agent's configuration `smarthost worker` needs; every missing one is named. */
@@ -21,5 +22,8 @@ export function sqsPollerSettings(config: AgentConfig): SqsPollerSettings {
     upstream: config.upstream,
     policy: { scheduleMs: config.retry.schedule, maxAgeMs: config.retry.maxAge },
     timings: sqs.worker,
+    // notices.admin is the worker's failureNoticeTo, with notify read as on the office box (none or
+    // sender: the admin gets nothing); the sender's notice the agent asked for in the message.
+    ...(config.notices.admin && targetsInclude(config.notices.notify, 'admin') ? { failureNoticeTo: config.notices.admin } : {}),
   };
 }

@@ -1,6 +1,15 @@
 import * as z from 'zod';
 
 /**
+ * The most addresses a message's failure notice may name: the office box's targets are its sender
+ * and the admin, two; the cap keeps a queue message small and bounds what one dead letter sends.
+ */
+export const MAX_NOTICE_TO = 4;
+
+/** An address a failure notice may go to (254: the longest path RFC 5321 allows). */
+export const noticeAddressSchema = z.email({ error: 'expected an email address' }).max(254);
+
+/**
  * What the agent knows about a message besides its bytes. Written beside the body in the spool,
  * carried in the queue message, and read by every delivery path: the one definition all of them share.
  */
@@ -23,6 +32,12 @@ export const messageEnvelopeSchema = z.object({
   sendAs: z.string().optional(),
   /** The Message-ID header field as the device sent it (for trace search); absent when it had none. */
   headerMessageId: z.string().max(998).optional(),
+  /**
+   * Where the failure notice goes should the cloud give the message up: the agent decides it at
+   * handoff from its `notices` settings (the device's sender and/or the admin), the cloud adds its
+   * own admin address. Absent from older agents' messages and when nobody is to get one.
+   */
+  noticeTo: z.array(noticeAddressSchema).min(1).max(MAX_NOTICE_TO).optional(),
 });
 
 export type MessageEnvelope = z.infer<typeof messageEnvelopeSchema>;

@@ -143,7 +143,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDependencies): 
   if (config.queue.kind === 'sqs') {
     const sqsConfig = config.queue.sqs as SqsQueueConfig;
     const { startCloudForwarding } = await import('./forwarder/startCloudForwarding.ts');
-    const cloud = startCloudForwarding(sqsConfig, spool, queued, logger, { ...deps, history });
+    // The cloud sends the failure notices; which addresses get one the agent decides at handoff.
+    const cloud = startCloudForwarding(sqsConfig, spool, queued, logger, { ...deps, history, ...(noticesWanted(config) ? { notices: config } : {}) });
     forwarder = cloud.forwarder;
     onAccepted = cloud.enqueue;
     stopConsumer = cloud.stop;

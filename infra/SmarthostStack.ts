@@ -20,8 +20,9 @@ export interface SmarthostStackProps extends StackProps {
    */
   readonly alarmEmail?: string;
   /**
-   * Gets a short non-delivery notice for every failed message.
-   * @default - no notices
+   * The admin address that gets the RFC 3464 failure notice about every dead-lettered message,
+   * besides the addresses the agent named in the message (its sender, by its `notices` settings).
+   * @default - only those the agent named
    */
   readonly failureNoticeTo?: string;
   /**

@@ -15,6 +15,9 @@ import {
   type QueueMessage,
 } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
+import { readHeaderSection } from '../../delivery/notices/originalHeaders.ts';
+import type { AgentConfig } from '../config/agentConfigSchema.ts';
+import { cloudNoticeTo } from '../notices/cloudNoticeTo.ts';
 import type { SpoolHistory } from '../spool/spoolHistory.ts';
 import type { Spool } from '../spool/spool.ts';
 
@@ -61,6 +64,12 @@ export interface SqsForwarderOptions {
   /** Wait after the first failure; doubles with each further one up to maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * The failure notice settings, when any notice can go out: each queue message then names the
+   * addresses the cloud sends its notice to (`envelope.noticeTo`), decided here because only the
+   * agent has them.
+   */
+  notices?: Pick<AgentConfig, 'notices' | 'clients'>;
 }
 
 /**
@@ -272,8 +281,18 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     }
   }
 
-  private async message(envelope: MessageEnvelope, maxMessageBytes: number): Promise<QueueMessage> {
+  /** The envelope as the queue message carries it: with the notice's addresses when notices are on. */
+  private async queueEnvelope(envelope: MessageEnvelope): Promise<MessageEnvelope> {
+    const { notices, spool, logger } = this.options;
+    if (!notices) return envelope;
+    const targets = cloudNoticeTo(notices, envelope, await readHeaderSection(spool.openBody(envelope)));
+    for (const reason of targets.suppressed) logger.debug({ messageId: envelope.id, reason }, 'the cloud will send this one no failure notice');
+    return targets.to.length > 0 ? { ...envelope, noticeTo: targets.to } : envelope;
+  }
+
+  private async message(spooled: MessageEnvelope, maxMessageBytes: number): Promise<QueueMessage> {
     const { spool, s3, bucket, prefix, inlineMaxBytes } = this.options;
+    const envelope = await this.queueEnvelope(spooled);
     if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes, maxMessageBytes }).kind === 'inline') {
       return inlineQueueMessage(envelope, await spool.readBody(envelope));
     }

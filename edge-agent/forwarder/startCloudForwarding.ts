@@ -17,6 +17,8 @@ export interface CloudForwardingOptions {
   forwarder?: Pick<SqsForwarderOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'concurrency'>;
   /** The spool's delivery history (the agent's part of a message's trace). */
   history?: SqsForwarderOptions['history'];
+  /** The failure notice settings, when any notice can go out (each queue message names its notice's addresses). */
+  notices?: SqsForwarderOptions['notices'];
 }
 
 /**
@@ -45,6 +47,7 @@ export function startCloudForwarding(
     inlineMaxBytes: sqsConfig.inlineMaxBytes,
     logger,
     history: options.history,
+    ...(options.notices ? { notices: options.notices } : {}),
     ...options.forwarder,
   });
   const heartbeat = new Heartbeat(cloudWatch, () => forwarder.depth, logger, options.heartbeatIntervalMs);

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { LEDGER_KEY, LEDGER_TTL_ATTRIBUTE } from '../../contract/cloudResources.ts';
-import type { DeliveryEvent, DeliveryHistoryStore, RecipientReply } from '../../delivery/history/deliveryEvent.ts';
+import type { DeliveryEvent, DeliveryHistoryStore, NoticeEvent, RecipientReply } from '../../delivery/history/deliveryEvent.ts';
 
 /** The ledger item's list of events, one JSON string each. */
 const HISTORY_ATTRIBUTE = 'history';
 /** Who holds the lease: a fresh token per claim, so only its holder extends, settles or releases it. */
 const OWNER_ATTRIBUTE = 'leaseOwner';
+/** The addresses (lowercase) a failure notice about the message went to: one each, redeliveries and redrives included. */
+const NOTICED_ATTRIBUTE = 'noticedTo';
 
 /** The claim is no longer this holder's: its lease ran out and another invocation claimed the message. */
 export class LeaseLostError extends Error {
@@ -63,6 +65,8 @@ export type ClaimResult =
       attempts: number;
       refused: RecipientReply[];
       history: DeliveryEvent[];
+      /** Addresses (lowercase) that got the failure notice about this message already. */
+      noticedTo: string[];
     }
   /** Every recipient has it: a redelivery of a finished message. */
   | { status: 'done' }
@@ -116,6 +120,7 @@ export class DeliveryLedger {
         attempts: Number(item.attempts?.N ?? '1'),
         refused: parseJson<RecipientReply[]>(item.refusedRcpts?.S) ?? [],
         history: eventsOf(item),
+        noticedTo: item[NOTICED_ATTRIBUTE]?.SS ?? [],
       };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
@@ -206,6 +211,26 @@ export class DeliveryLedger {
         UpdateExpression: 'SET #history = list_append(if_not_exists(#history, :none), :event)',
         ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE },
         ExpressionAttributeValues: { ':none': { L: [] }, ':event': { L: [{ S: JSON.stringify(event) }] } },
+      }),
+    );
+  }
+
+  /**
+   * A failure notice about the message went to `event.to` (`sent`), or could not: the event joins
+   * the history, and a sent one's address the set a later redelivery checks, in one write.
+   */
+  async recordNotice(event: NoticeEvent): Promise<void> {
+    await this.dynamo.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { [LEDGER_KEY]: { S: event.messageId } },
+        UpdateExpression: `SET #history = list_append(if_not_exists(#history, :none), :event)${event.sent ? ' ADD #noticed :to' : ''}`,
+        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE, ...(event.sent ? { '#noticed': NOTICED_ATTRIBUTE } : {}) },
+        ExpressionAttributeValues: {
+          ':none': { L: [] },
+          ':event': { L: [{ S: JSON.stringify(event) }] },
+          ...(event.sent ? { ':to': { SS: [event.to.toLowerCase()] } } : {}),
+        },
       }),
     );
   }

@@ -3,7 +3,21 @@ import { buildFailureNotice } from '../../delivery/notices/buildFailureNotice.ts
 import { noticeLoopRisk } from '../../delivery/notices/originalHeaders.ts';
 import type { GeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 
-/** What the cloud tells the operator about a dead-lettered message, and who it is from and to. */
+/**
+ * Who gets the notice about a dead-lettered message: those the agent named at handoff
+ * (`envelope.noticeTo`: the sender and/or its admin, by its `notices` settings) and the cloud's own
+ * admin address (the function's failureNoticeTo, the worker's notices.admin), each once however
+ * it is capitalised. A queue message from an agent older than noticeTo gets only the latter.
+ */
+export function cloudNoticeAddresses(envelope: Pick<MessageEnvelope, 'noticeTo'>, adminTo: string | undefined): string[] {
+  const addresses: string[] = [];
+  for (const address of [...(envelope.noticeTo ?? []), ...(adminTo ? [adminTo] : [])]) {
+    if (!addresses.some((a) => a.toLowerCase() === address.toLowerCase())) addresses.push(address);
+  }
+  return addresses;
+}
+
+/** What the cloud tells one addressee about a dead-lettered message, and who it is from and to. */
 export interface CloudNoticeDetails {
   /** The From header: the upstream mailbox (Exchange Online refuses another From with 5.7.60). */
   from: string;
@@ -19,10 +33,14 @@ export interface CloudNoticeDetails {
 
 /**
  * The RFC 3464 report the office box sends (delivery/notices/), for a message the cloud moved to
- * the dead-letter queue: to the operator's address, with envelope sender <>. None for a message
- * from <> or one a program generated (no loops): `suppressed` says why.
+ * the dead-letter queue: to one address (cloudNoticeAddresses), with envelope sender <>. None for a
+ * message from <> or one a program generated (no loops): `suppressed` says why.
  */
-export function cloudFailureNotice(envelope: MessageEnvelope, headerSection: Buffer, details: CloudNoticeDetails): { mail: GeneratedMail } | { suppressed: string } {
+export function cloudFailureNotice(
+  envelope: MessageEnvelope,
+  headerSection: Buffer,
+  details: CloudNoticeDetails,
+): { mail: GeneratedMail; messageId: string } | { suppressed: string } {
   const loop = noticeLoopRisk(envelope.mailFrom, headerSection);
   if (loop) return { suppressed: loop };
   const notice = buildFailureNotice({
@@ -38,5 +56,5 @@ export function cloudFailureNotice(envelope: MessageEnvelope, headerSection: Buf
     now: details.now,
     resendHint: `\`smarthost failed\` lists it in the dead-letter queue and \`smarthost redrive\` sends it again once the cause is fixed.`,
   });
-  return { mail: { id: `notice-${envelope.id}`, envelopeFrom: '', to: [details.to], raw: notice.raw } };
+  return { mail: { id: `notice-${envelope.id}`, envelopeFrom: '', to: [details.to], raw: notice.raw }, messageId: notice.messageId };
 }

@@ -13,7 +13,7 @@ import { ClaimHeartbeat } from './claimHeartbeat.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
 import { LeaseLostError, type DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
-import { cloudFailureNotice } from './failureNotice.ts';
+import { cloudFailureNotice, cloudNoticeAddresses } from './failureNotice.ts';
 import { readHeaderSection } from '../../delivery/notices/originalHeaders.ts';
 import { submitGeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 
@@ -64,7 +64,10 @@ export interface QueueRecordDeps {
   visibilityMs?: number;
   /** Epoch ms no claim reaches beyond (the Lambda: its invocation's deadline plus CLAIM_MARGIN_MS). */
   claimDeadline?: number;
-  /** Where a short non-delivery notice goes for each failed message, if anywhere. */
+  /**
+   * The cloud's admin address: it gets the failure notice about every dead-lettered message, besides
+   * those the agent named in the envelope (noticeTo). The Lambda: failureNoticeTo; the worker: notices.admin.
+   */
   failureNoticeTo?: string;
 }
 
@@ -125,7 +128,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     // Nothing was submitted: the claim is no delivery attempt.
     await ledger.release(envelope.id, owner, { notAnAttempt: true });
     if ((error as Error).name === 'NoSuchKey' || error instanceof QueueMessageError) {
-      return deadLetter(record, message, deps, { reason: `the message body cannot be read: ${(error as Error).message}`, kind: 'permanent', rcpts: rcptTo });
+      return deadLetter(record, message, deps, { reason: `the message body cannot be read: ${(error as Error).message}`, kind: 'permanent', rcpts: rcptTo, noticedTo: claim.noticedTo });
     }
     await deps.changeVisibility(record.receiptHandle, Math.round((deps.policy.scheduleMs[0] ?? 60_000) / 1000));
     throw new RetryLaterError(`message ${envelope.id}: body not readable yet (${(error as Error).name})`);
@@ -144,7 +147,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   if (corrupted && outcome.accepted.length === 0) {
     // The body broke the queue message's promise before the final dot: no delivery attempt either.
     await ledger.release(envelope.id, owner, { notAnAttempt: true });
-    return deadLetter(record, message, deps, { reason: `the message body failed its check: ${corrupted.message}`, kind: 'permanent', rcpts: rcptTo });
+    return deadLetter(record, message, deps, { reason: `the message body failed its check: ${corrupted.message}`, kind: 'permanent', rcpts: rcptTo, noticedTo: claim.noticedTo });
   }
   // A fact whoever holds the claim: those recipients have the message.
   await ledger.recordDelivered(envelope.id, outcome.accepted);
@@ -189,6 +192,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
       kind: 'permanent',
       rcpts: settled.owed,
       logged: true,
+      noticedTo: claim.noticedTo,
     });
   }
   if (decision.action === 'give-up') {
@@ -199,6 +203,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
       operatorAction: event.operatorAction,
       rcpts: settled.owed,
       logged: true,
+      noticedTo: claim.noticedTo,
     });
   }
   // Retry or hold: SQS brings the message back when its visibility ends (at most 12 h away;
@@ -214,7 +219,16 @@ async function deadLetter(
   record: QueueRecord,
   message: QueueMessage,
   deps: QueueRecordDeps,
-  failure: { reason: string; reply?: string; kind: 'transient' | 'permanent' | 'config'; operatorAction?: string; rcpts: string[]; logged?: boolean },
+  failure: {
+    reason: string;
+    reply?: string;
+    kind: 'transient' | 'permanent' | 'config';
+    operatorAction?: string;
+    rcpts: string[];
+    logged?: boolean;
+    /** Addresses the ledger says got the notice already (an earlier receive of this record, a redrive). */
+    noticedTo: string[];
+  },
 ): Promise<RecordResult> {
   const { envelope } = message;
   const reason = failure.operatorAction ? `${failure.reason}. Fix: ${failure.operatorAction}` : failure.reason;
@@ -223,23 +237,41 @@ async function deadLetter(
   if (!failure.logged) {
     deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
   }
-  if (deps.failureNoticeTo) await sendCloudNotice(message, deps, { ...failure, to: deps.failureNoticeTo });
+  // The message is in the dead-letter queue already: nothing about its notice may send the record back.
+  await sendCloudNotices(message, deps, failure).catch((error: unknown) =>
+    deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice'),
+  );
   return 'dead-lettered';
 }
 
 /**
- * The operator's RFC 3464 notice for a dead-lettered message, through the same upstream. The
- * original's header is read again (an S3 body: only its first bytes); a body that cannot be read
- * gives a notice without it. A notice that fails is logged, never retried.
+ * The RFC 3464 notice for a dead-lettered message, one to each address of cloudNoticeAddresses
+ * that has not had it, through the same upstream. The original's header is read again (an S3 body:
+ * only its first bytes); a body that cannot be read gives a notice without it. Each notice sent is
+ * recorded in the ledger as soon as the upstream took it, so a redelivery of this record (a crash
+ * before SQS deleted it) or a redrive that fails again sends that address no second one; only a
+ * crash between the upstream's 250 and that one DynamoDB write can. A notice that fails is logged
+ * and recorded, not retried.
  */
-async function sendCloudNotice(message: QueueMessage, deps: QueueRecordDeps, failure: { to: string; reason: string; reply?: string; operatorAction?: string; rcpts: string[] }): Promise<void> {
+async function sendCloudNotices(
+  message: QueueMessage,
+  deps: QueueRecordDeps,
+  failure: { reason: string; reply?: string; operatorAction?: string; rcpts: string[]; noticedTo: string[] },
+): Promise<void> {
   const { envelope } = message;
-  try {
-    const headerSection = await deps.bodies.open(message).then(readHeaderSection, () => Buffer.alloc(0));
-    const from = (await deps.mailbox().catch(() => undefined)) ?? failure.to;
+  const { logger } = deps;
+  const owed = cloudNoticeAddresses(envelope, deps.failureNoticeTo).filter((to) => {
+    const already = failure.noticedTo.includes(to.toLowerCase());
+    if (already) logger.info({ messageId: envelope.id, to }, 'failure notice sent before, not again');
+    return !already;
+  });
+  if (owed.length === 0) return;
+  const headerSection = await deps.bodies.open(message).then(readHeaderSection, () => Buffer.alloc(0)).catch(() => Buffer.alloc(0));
+  const mailbox = await deps.mailbox().catch(() => undefined);
+  for (const to of owed) {
     const notice = cloudFailureNotice(envelope, headerSection, {
-      from,
-      to: failure.to,
+      from: mailbox ?? deps.failureNoticeTo ?? to,
+      to,
       reason: failure.reason,
       ...(failure.reply ? { reply: failure.reply } : {}),
       ...(failure.operatorAction ? { fix: failure.operatorAction } : {}),
@@ -248,12 +280,24 @@ async function sendCloudNotice(message: QueueMessage, deps: QueueRecordDeps, fai
       now: new Date(),
     });
     if ('suppressed' in notice) {
-      deps.logger.info({ messageId: envelope.id, reason: notice.suppressed }, 'no failure notice');
+      // The loop rules look at the original alone: nobody gets one.
+      logger.info({ messageId: envelope.id, reason: notice.suppressed }, 'no failure notice');
       return;
     }
-    await submitGeneratedMail(deps.submitter, notice.mail);
-    deps.logger.info({ messageId: envelope.id, to: failure.to }, 'failure notice sent');
-  } catch (error) {
-    deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice');
+    let sent: boolean;
+    let detail: string;
+    try {
+      await submitGeneratedMail(deps.submitter, notice.mail);
+      logger.info({ messageId: envelope.id, to, noticeMessageId: notice.messageId }, 'failure notice sent');
+      [sent, detail] = [true, notice.messageId];
+    } catch (error) {
+      logger.warn({ messageId: envelope.id, to, err: (error as Error).message }, 'could not send the failure notice');
+      [sent, detail] = [false, `the upstream refused it: ${(error as Error).message}`];
+    }
+    await deps.ledger
+      .recordNotice({ type: 'notice', kind: 'undeliverable', messageId: envelope.id, at: new Date().toISOString(), to, sent, detail })
+      .catch((error: unknown) =>
+        logger.warn({ messageId: envelope.id, to, err: (error as Error).name }, sent ? 'failure notice sent but not recorded: a redelivery of this record would send it again' : 'could not record the failed notice'),
+      );
   }
 }

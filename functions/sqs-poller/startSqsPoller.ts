@@ -18,6 +18,8 @@ export interface SqsPollerSettings {
   policy: RetryPolicy;
   /** Milliseconds: long-poll wait, visibility timeout, ledger lease, back-off after queue errors. */
   timings: { pollWait: number; visibilityTimeout: number; lease: number; errorBackoff: number };
+  /** Gets the failure notice about every dead-lettered message, as the Lambda's failureNoticeTo does. */
+  failureNoticeTo?: string;
 }
 
 export interface RunningSqsPoller {
@@ -45,6 +47,7 @@ export async function startSqsPoller(
     leaseMs: settings.timings.lease,
     visibilityMs: settings.timings.visibilityTimeout,
     policy: settings.policy,
+    ...(settings.failureNoticeTo ? { failureNoticeTo: settings.failureNoticeTo } : {}),
     aws: { sqs, s3: aws.s3 ?? new S3Client(region), dynamo: aws.dynamo ?? new DynamoDBClient(region) },
   });
   const { timings } = settings;

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { MAX_NOTICE_TO, type MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import {
   DEFAULT_INLINE_MAX_BYTES,
   MAX_INLINE_MAX_BYTES,
@@ -332,5 +332,29 @@ describe('serializeQueueMessage', () => {
     const body = Buffer.from('x');
     const message = inlineQueueMessage(envelopeFor(body, { sha256: 'not-a-digest' }), body);
     assert.throws(() => serializeQueueMessage(message), (error: unknown) => error instanceof QueueMessageError && error.reason === 'invalid-field' && error.path === 'envelope.sha256');
+  });
+});
+
+describe('envelope.noticeTo', () => {
+  it('is absent from a message of an agent older than the field, which still parses', () => {
+    const message = parseQueueMessage(fixture('v1-inline-base64.json'));
+    assert.equal('noticeTo' in message.envelope, false);
+    assert.equal(message.envelope.noticeTo, undefined);
+  });
+
+  it('carries the addresses the agent chose through serialize and parse', () => {
+    const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
+    const message = inlineQueueMessage(envelopeFor(body, { noticeTo: ['scanner@contoso.com', 'it@contoso.com'] }), body);
+    assert.deepEqual(parseQueueMessage(serializeQueueMessage(message)).envelope.noticeTo, ['scanner@contoso.com', 'it@contoso.com']);
+  });
+
+  it('refuses an address that is none, an empty list and more than MAX_NOTICE_TO, naming the field', () => {
+    const body = Buffer.from('x');
+    const text = (noticeTo: unknown) => JSON.stringify({ ...inlineQueueMessage(envelopeFor(body), body), envelope: { ...envelopeFor(body), noticeTo } });
+    assert.equal(expectQueueMessageError(text(['scanner@contoso.com', 'it-department']), 'invalid-field', /^invalid field envelope\.noticeTo\[1\]: expected an email address$/).path, 'envelope.noticeTo[1]');
+    assert.equal(expectQueueMessageError(text([]), 'invalid-field', /^invalid field envelope\.noticeTo: /).path, 'envelope.noticeTo');
+    const many = Array.from({ length: MAX_NOTICE_TO + 1 }, (_, i) => `admin${i}@contoso.com`);
+    assert.equal(expectQueueMessageError(text(many), 'invalid-field', /^invalid field envelope\.noticeTo: /).path, 'envelope.noticeTo');
+    assert.deepEqual(parseQueueMessage(text(many.slice(0, MAX_NOTICE_TO))).envelope.noticeTo, many.slice(0, MAX_NOTICE_TO));
   });
 });

@@ -29,16 +29,21 @@ export async function startCloudPipeline(options: {
   maxBackoffMs: number;
   /** Receives the agent's heartbeats; default: dropped. */
   onHeartbeat?: (command: PutMetricDataCommand) => void;
+  /** More of the agent's configuration (clients, notices). */
+  agentConfig?: AgentConfigInput;
+  /** More of the worker's configuration (notices). */
+  workerConfig?: AgentConfigInput;
 }): Promise<CloudPipeline> {
   const { sqs, s3, dynamo } = options.aws;
   const agent = await startTestAgent(
-    { queue: { kind: 'sqs', sqs: options.sqsBlock } } as AgentConfigInput,
+    { ...options.agentConfig, queue: { kind: 'sqs', sqs: options.sqsBlock } } as AgentConfigInput,
     {
       aws: { sqs: sqs.client, s3: s3.client, cloudWatch: { send: async (command: PutMetricDataCommand) => void options.onHeartbeat?.(command) } as never },
       forwarder: { initialBackoffMs: 50, maxBackoffMs: options.maxBackoffMs },
     },
   );
   const workerConfig = agentConfigSchema.parse({
+    ...options.workerConfig,
     // local-aws-sqs holds a long poll for its full wait when fewer than 10 messages are there.
     queue: { kind: 'sqs', sqs: { ...options.sqsBlock, deadLetterQueueUrl: sqs.dlqUrl, ledgerTable: dynamo.tableName, worker: { pollWait: '1s' } } },
     upstream: options.upstream,

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
+import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
+import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
+import { RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { assertFailureReport } from '../notices/reportAssertions.ts';
+import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
+import { lambdaContext, sqsRecord } from './sqsEvents.ts';
+
+/**
+ * The delivery Lambda's failure notices (functions/lambda/handler.ts, imported with the stack's
+ * failureNoticeTo set): a dead-lettered message's RFC 3464 report goes to the addresses the agent
+ * named in the envelope and to failureNoticeTo, one each, and a redelivered record sends none again.
+ */
+
+type Handler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+
+const ADMIN = 'ops@contoso.com';
+const SENDER = 'scanner@contoso.com';
+/** Internal to the fake tenant and in no mailbox: 550 5.1.10 on every attempt. */
+const NOBODY = 'nobody@contoso.com';
+const BODY_MARKER = 'PAYROLL-SCAN-CONFIDENTIAL-4711';
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+function queueMessage(id: string, extra: Partial<MessageEnvelope> = {}): string {
+  const body = Buffer.from(`From: ${SENDER}\r\nTo: ${NOBODY}\r\nSubject: Scan 4711\r\n\r\n${BODY_MARKER}\r\n`);
+  const envelope: MessageEnvelope = {
+    id,
+    receivedAt: new Date().toISOString(),
+    client: { name: 'scanner', ip: '192.0.2.10' },
+    helo: 'scanner.contoso.com',
+    mailFrom: SENDER,
+    rcptTo: [NOBODY],
+    size: body.length,
+    sha256: sha256(body),
+    ...extra,
+  };
+  return serializeQueueMessage(inlineQueueMessage(envelope, body));
+}
+
+describe('delivery Lambda: failure notices to the sender and the admin', () => {
+  let rig: ExchangeOnlineRig;
+  let sqs: LocalSqs;
+  let s3: LocalS3;
+  let dynamo: LocalDynamo;
+  let secrets: LocalSecretsManager;
+  let output: LambdaOutput;
+  let handler: Handler;
+  let ledger: DeliveryLedger;
+  const savedEnv = { ...process.env };
+
+  before(async () => {
+    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
+      startExchangeOnlineRig(),
+      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
+      startLocalS3(),
+      startLocalDynamo(),
+      startLocalSecretsManager(),
+    ]);
+    const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
+    for (const name of Object.keys(process.env)) {
+      if (name.startsWith('AWS_') || name.startsWith('POWERTOOLS_')) delete process.env[name];
+    }
+    Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }), {
+      [FUNCTION_ENV.queueUrl]: sqs.queueUrl,
+      [FUNCTION_ENV.secretArn]: arn,
+      [FUNCTION_ENV.deadLetterQueueUrl]: sqs.dlqUrl,
+      [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
+      [FUNCTION_ENV.failureNoticeTo]: ADMIN,
+      [FUNCTION_ENV.instances]: '1',
+      AWS_LAMBDA_FUNCTION_NAME: 'smarthost-delivery',
+    });
+    output = captureLambdaOutput('smarthost-delivery');
+    // The handler reads its environment when it is imported.
+    ({ handler } = await import('../../functions/lambda/handler.ts'));
+    ledger = new DeliveryLedger(dynamo.client, dynamo.tableName);
+  });
+
+  after(async () => {
+    output?.restore();
+    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop()]);
+    for (const name of Object.keys(process.env)) {
+      if (!(name in savedEnv)) delete process.env[name];
+    }
+    Object.assign(process.env, savedEnv);
+  });
+
+  const noticesSince = (count: number) => rig.exo.messages.slice(count).filter((m) => m.mailFrom === '');
+  const expected = { from: RELAY_MAILBOX, finalRecipient: NOBODY, status: '5.1.10', bodyMarker: BODY_MARKER };
+
+  test('one report each to the sender and the admin (named twice, in two spellings), none again when the record comes back', async () => {
+    // The agent named the sender and its own admin; the stack's failureNoticeTo is that admin too.
+    const body = queueMessage('lambdaNotice0001', { noticeTo: [SENDER, 'OPS@Contoso.com'] });
+    const before = rig.exo.messages.length;
+
+    const result = await handler({ Records: [sqsRecord(body)] }, lambdaContext());
+
+    assert.deepEqual(result, { batchItemFailures: [] });
+    const notices = noticesSince(before);
+    // Sent as the agent spelt it (the fake's SMTP server lowercases the domain).
+    assert.deepEqual(notices.map((n) => n.rcptTo.join()).sort(), ['OPS@contoso.com', SENDER]);
+    for (const notice of notices) await assertFailureReport(notice, { ...expected, to: notice.rcptTo[0] ?? '' });
+    const sentEvents = (await ledger.readHistory('lambdaNotice0001')).filter((e) => e.type === 'notice');
+    assert.deepEqual(sentEvents.map((e) => e.type === 'notice' && `${e.to} ${e.sent}`).sort(), ['OPS@Contoso.com true', `${SENDER} true`]);
+
+    // The same record again, as SQS redelivers one whose deletion a crash prevented: it is tried
+    // and dead-lettered again, and nobody gets a second notice.
+    const outputBefore = output.records.length;
+    const again = await handler({ Records: [sqsRecord(body, { receiveCount: 2 })] }, lambdaContext());
+    assert.deepEqual(again, { batchItemFailures: [] });
+    assert.equal(noticesSince(before).length, 2);
+    assert.equal(rig.exo.errorReplies.filter((r) => r.startsWith('550 5.1.10')).length >= 2, true, 'the redelivery was attempted');
+    const skipped = output.logs(outputBefore).filter((line) => line.message === 'failure notice sent before, not again');
+    assert.deepEqual(skipped.map((line) => line.to).sort(), ['OPS@Contoso.com', SENDER]);
+  });
+
+  test('a queue message of an older agent (no noticeTo) still gets the admin its report, and the sender none', async () => {
+    const body = queueMessage('lambdaNotice0002');
+    assert.doesNotMatch(body, /noticeTo/);
+    const before = rig.exo.messages.length;
+
+    const result = await handler({ Records: [sqsRecord(body)] }, lambdaContext());
+
+    assert.deepEqual(result, { batchItemFailures: [] });
+    const notices = noticesSince(before);
+    assert.equal(notices.length, 1);
+    await assertFailureReport(notices[0]!, { ...expected, to: ADMIN });
+  });
+
+  test('a message from <> gets no report at all, whatever the envelope names', async () => {
+    const body = queueMessage('lambdaNotice0003', { mailFrom: '', noticeTo: [SENDER] });
+    const before = rig.exo.messages.length;
+    const outputBefore = output.records.length;
+
+    assert.deepEqual(await handler({ Records: [sqsRecord(body)] }, lambdaContext()), { batchItemFailures: [] });
+
+    assert.deepEqual(noticesSince(before), []);
+    assert.ok(output.logs(outputBefore).some((line) => line.message === 'no failure notice' && /the sender is <>/.test(String(line.reason))));
+  });
+});
