@@ -25,5 +25,6 @@ export function sqsPollerSettings(config: AgentConfig): SqsPollerSettings {
     // notices.admin is the worker's failureNoticeTo, with notify read as on the office box (none or
     // sender: the admin gets nothing); the sender's notice the agent asked for in the message.
     ...(config.notices.admin && targetsInclude(config.notices.notify, 'admin') ? { failureNoticeTo: config.notices.admin } : {}),
+    ...(config.notices.heldAfter !== 'off' ? { delayedNoticeAfterMs: config.notices.heldAfter } : {}),
   };
 }

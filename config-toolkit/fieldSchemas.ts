@@ -36,6 +36,9 @@ export const durationSchema = z.unknown().transform((value, ctx) => {
   return z.NEVER;
 });
 
+/** `off`, or a duration (ms): a timer that can be switched off. */
+export const durationOrOffSchema = z.union([z.literal('off'), durationSchema], { error: (issue) => `expected off or a duration such as 30m, 4h or 1d, got ${quoteValue(issue.input)}` });
+
 /** A certificate, key or CA bundle: a file path, or inline PEM (the cloud secret carries PEM text). */
 export const pemOrPathSchema = z
   .string()

@@ -14,6 +14,11 @@ export const FUNCTION_ENV = {
   ledgerTable: 'SMARTHOST_LEDGER_TABLE',
   /** Optional: address that gets a short non-delivery notice for each failed message. */
   failureNoticeTo: 'SMARTHOST_FAILURE_NOTICE_TO',
+  /**
+   * Optional: how long after its arrival a message held for the operator gets its "Delayed"
+   * notice (a duration such as 4h, or off; default DELAYED_NOTICE_AFTER).
+   */
+  delayedNoticeAfter: 'SMARTHOST_DELAYED_NOTICE_AFTER',
   /** Seconds a fetched secret is reused before it is read again (rotation pick-up). */
   secretTtlSeconds: 'SMARTHOST_SECRET_TTL_SECONDS',
   /**

@@ -26,6 +26,12 @@ export interface SmarthostStackProps extends StackProps {
    */
   readonly failureNoticeTo?: string;
   /**
+   * How long after its arrival a message held for the operator gets its "Delayed" notice (a
+   * duration such as 4h, or off), at its first held attempt past it.
+   * @default - DELAYED_NOTICE_AFTER (4h)
+   */
+  readonly delayedNoticeAfter?: string;
+  /**
    * Encrypt the queues, the bucket and the secret with one customer-managed KMS key (about 1 USD
    * a month plus requests) instead of the services' own keys; the agent and the function are
    * then granted that key.
@@ -77,6 +83,7 @@ export class SmarthostStack extends Stack {
       ledger: this.ledger,
       timeout: FUNCTION_TIMEOUT,
       failureNoticeTo: props.failureNoticeTo,
+      delayedNoticeAfter: props.delayedNoticeAfter,
       entry: props.deliveryFunctionEntry,
     });
     this.agentAccess = new AgentAccess(this, 'Agent', {

@@ -25,6 +25,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: Sm
     env: { account: settings.account, region: settings.region },
     alarmEmail: settings.alarmEmail,
     failureNoticeTo: settings.failureNoticeTo,
+    delayedNoticeAfter: settings.delayedNoticeAfter,
     customerManagedKey: settings.customerManagedKey,
     agentTrust: settings.agentTrust,
     deliveryFunctionEntry: options.deliveryFunctionEntry,

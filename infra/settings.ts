@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { durationOrOffSchema } from '../config-toolkit/fieldSchemas.ts';
 import type { AgentTrust } from './constructs/AgentAccess.ts';
 
 /** Context keys the app reads (`npx cdk deploy -c alarmEmail=you@contoso.com`, or cdk.json). */
@@ -7,6 +8,7 @@ export const CONTEXT_KEYS = {
   stackName: 'stackName',
   alarmEmail: 'alarmEmail',
   failureNoticeTo: 'failureNoticeTo',
+  delayedNoticeAfter: 'delayedNoticeAfter',
   customerManagedKey: 'customerManagedKey',
   rolesAnywhereTrustAnchorArn: 'rolesAnywhereTrustAnchorArn',
   agentCaCertificateFile: 'agentCaCertificateFile',
@@ -25,6 +27,7 @@ export interface SmarthostSettings {
   readonly region: string;
   readonly alarmEmail?: string;
   readonly failureNoticeTo?: string;
+  readonly delayedNoticeAfter?: string;
   readonly customerManagedKey: boolean;
   readonly agentTrust: AgentTrust;
 }
@@ -84,6 +87,10 @@ export function readSettings(options: ReadSettingsOptions): SmarthostSettings {
   const stackName = text(CONTEXT_KEYS.stackName, STACK_NAME, 'a CloudFormation stack name (letters, digits, hyphens)') ?? 'Smarthost';
   const alarmEmail = text(CONTEXT_KEYS.alarmEmail, EMAIL, 'an email address');
   const failureNoticeTo = text(CONTEXT_KEYS.failureNoticeTo, EMAIL, 'an email address');
+  const delayedNoticeAfter = text(CONTEXT_KEYS.delayedNoticeAfter);
+  // Checked here with the function's own parser, so a typo fails the deploy, not the cold start.
+  const delayParsed = delayedNoticeAfter === undefined ? undefined : durationOrOffSchema.safeParse(delayedNoticeAfter);
+  if (delayParsed && !delayParsed.success) problems.push(`${CONTEXT_KEYS.delayedNoticeAfter}: ${delayParsed.error.issues[0]?.message ?? 'invalid'}`);
   const customerManagedKey = flag(CONTEXT_KEYS.customerManagedKey);
   const trustAnchorArn = text(CONTEXT_KEYS.rolesAnywhereTrustAnchorArn, TRUST_ANCHOR_ARN, 'a Roles Anywhere trust anchor ARN');
   const caFile = text(CONTEXT_KEYS.agentCaCertificateFile);
@@ -121,6 +128,7 @@ export function readSettings(options: ReadSettingsOptions): SmarthostSettings {
     region: env.CDK_DEFAULT_REGION || env.AWS_REGION || env.AWS_DEFAULT_REGION || FALLBACK_REGION,
     alarmEmail,
     failureNoticeTo,
+    ...(delayedNoticeAfter !== undefined ? { delayedNoticeAfter } : {}),
     customerManagedKey,
     agentTrust: {
       rolesAnywhereTrustAnchorArn: trustAnchorArn,

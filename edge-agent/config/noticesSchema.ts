@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { quoteValue } from '../../config-toolkit/configProblems.ts';
-import { domainSchema, durationSchema } from '../../config-toolkit/fieldSchemas.ts';
+import { domainSchema, durationOrOffSchema } from '../../config-toolkit/fieldSchemas.ts';
+import { DELAYED_NOTICE_AFTER } from '../../delivery/notices/noticeDefaults.ts';
 
 /**
  * The `notices` block: failure notices (RFC 3464 non-delivery reports) for messages the relay
@@ -27,12 +28,8 @@ export const noticesSchema = z
     notify: noticeTargetSchema.optional(),
     /** Sender domains that receive no mail (a device's made-up domain): their senders get no notice. */
     undeliverableDomains: z.array(domainSchema).default([]),
-    /**
-     * A message held for the operator this long after it arrived gets a "Delayed" notice (RFC 3464
-     * Action: delayed), once; `off`: none. Exchange Online's own delay notification comes after
-     * 4 hours (DelayNotificationTimeout), which is what a sender there is used to.
-     */
-    heldAfter: z.union([z.literal('off'), durationSchema], { error: (issue) => `expected off or a duration such as 30m, 4h or 1d, got ${quoteValue(issue.input)}` }).prefault('4h'),
+    /** A message held for the operator this long after it arrived gets a "Delayed" notice (RFC 3464 Action: delayed), once; `off`: none. */
+    heldAfter: durationOrOffSchema.prefault(DELAYED_NOTICE_AFTER),
   })
   .transform((notices) => ({ ...notices, notify: notices.notify ?? (notices.admin ? 'admin' : 'none') }) as const)
   .superRefine((notices, ctx) => {

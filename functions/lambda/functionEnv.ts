@@ -1,5 +1,7 @@
 import * as z from 'zod';
+import { durationOrOffSchema } from '../../config-toolkit/fieldSchemas.ts';
 import { FUNCTION_ENV, FUNCTION_LEASE_MS } from '../../contract/cloudResources.ts';
+import { DELAYED_NOTICE_AFTER } from '../../delivery/notices/noticeDefaults.ts';
 
 export interface FunctionEnv {
   queueUrl: string;
@@ -7,6 +9,8 @@ export interface FunctionEnv {
   deadLetterQueueUrl: string;
   ledgerTable: string;
   failureNoticeTo?: string;
+  /** How long after arrival a held message gets its "Delayed" notice (ms); undefined: never. */
+  delayedNoticeAfterMs?: number;
   secretTtlSeconds: number;
   instances: number;
   /** Claims last as long as the function may run, plus a margin. */
@@ -32,6 +36,7 @@ const schema = z.object({
   [FUNCTION_ENV.deadLetterQueueUrl]: z.url(),
   [FUNCTION_ENV.ledgerTable]: z.string().min(1),
   [FUNCTION_ENV.failureNoticeTo]: z.email().optional().or(z.literal('').transform(() => undefined)),
+  [FUNCTION_ENV.delayedNoticeAfter]: z.preprocess(emptyAsUnset, durationOrOffSchema.prefault(DELAYED_NOTICE_AFTER)),
   [FUNCTION_ENV.secretTtlSeconds]: z.preprocess(emptyAsUnset, z.coerce.number().int().min(0).default(300)),
   [FUNCTION_ENV.instances]: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).default(1)),
 });
@@ -49,6 +54,7 @@ export function readFunctionEnv(env: NodeJS.ProcessEnv): FunctionEnv {
     deadLetterQueueUrl: v[FUNCTION_ENV.deadLetterQueueUrl] as string,
     ledgerTable: v[FUNCTION_ENV.ledgerTable] as string,
     failureNoticeTo: v[FUNCTION_ENV.failureNoticeTo] as string | undefined,
+    ...(typeof v[FUNCTION_ENV.delayedNoticeAfter] === 'number' ? { delayedNoticeAfterMs: v[FUNCTION_ENV.delayedNoticeAfter] as number } : {}),
     secretTtlSeconds: v[FUNCTION_ENV.secretTtlSeconds] as number,
     instances: v[FUNCTION_ENV.instances] as number,
     leaseMs: FUNCTION_LEASE_MS,

@@ -76,6 +76,7 @@ const deps = createDeliveryDeps({
   leaseMs: env.leaseMs,
   visibilityMs: env.leaseMs,
   failureNoticeTo: env.failureNoticeTo,
+  ...(env.delayedNoticeAfterMs !== undefined ? { delayedNoticeAfterMs: env.delayedNoticeAfterMs } : {}),
 });
 
 /**

@@ -28,6 +28,8 @@ export interface DeliveryDepsOptions {
   /** How long each heartbeat hides a message being delivered. @default leaseMs */
   visibilityMs?: number;
   failureNoticeTo?: string;
+  /** See QueueRecordDeps.delayedNoticeAfterMs. */
+  delayedNoticeAfterMs?: number;
   policy?: RetryPolicy;
   aws?: { sqs?: SQSClient; s3?: S3Client; dynamo?: DynamoDBClient };
 }
@@ -53,5 +55,6 @@ export function createDeliveryDeps(options: DeliveryDepsOptions): QueueRecordDep
     leaseMs: options.leaseMs,
     ...(options.visibilityMs === undefined ? {} : { visibilityMs: options.visibilityMs }),
     failureNoticeTo: options.failureNoticeTo,
+    ...(options.delayedNoticeAfterMs !== undefined ? { delayedNoticeAfterMs: options.delayedNoticeAfterMs } : {}),
   };
 }

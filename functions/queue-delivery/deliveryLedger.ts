@@ -8,8 +8,8 @@ import type { DeliveryEvent, DeliveryHistoryStore, NoticeEvent, RecipientReply }
 const HISTORY_ATTRIBUTE = 'history';
 /** Who holds the lease: a fresh token per claim, so only its holder extends, settles or releases it. */
 const OWNER_ATTRIBUTE = 'leaseOwner';
-/** The addresses (lowercase) a failure notice about the message went to: one each, redeliveries and redrives included. */
-const NOTICED_ATTRIBUTE = 'noticedTo';
+/** The addresses (lowercase) a notice of each kind about the message went to: one each, redeliveries and redrives included. */
+const NOTICED_ATTRIBUTE = { undeliverable: 'noticedTo', delayed: 'delayNoticedTo' } as const;
 
 /** The claim is no longer this holder's: its lease ran out and another invocation claimed the message. */
 export class LeaseLostError extends Error {
@@ -67,6 +67,8 @@ export type ClaimResult =
       history: DeliveryEvent[];
       /** Addresses (lowercase) that got the failure notice about this message already. */
       noticedTo: string[];
+      /** Addresses (lowercase) that got its "Delayed" notice already. */
+      delayNoticedTo: string[];
     }
   /** Every recipient has it: a redelivery of a finished message. */
   | { status: 'done' }
@@ -120,7 +122,8 @@ export class DeliveryLedger {
         attempts: Number(item.attempts?.N ?? '1'),
         refused: parseJson<RecipientReply[]>(item.refusedRcpts?.S) ?? [],
         history: eventsOf(item),
-        noticedTo: item[NOTICED_ATTRIBUTE]?.SS ?? [],
+        noticedTo: item[NOTICED_ATTRIBUTE.undeliverable]?.SS ?? [],
+        delayNoticedTo: item[NOTICED_ATTRIBUTE.delayed]?.SS ?? [],
       };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
@@ -225,7 +228,7 @@ export class DeliveryLedger {
         TableName: this.table,
         Key: { [LEDGER_KEY]: { S: event.messageId } },
         UpdateExpression: `SET #history = list_append(if_not_exists(#history, :none), :event)${event.sent ? ' ADD #noticed :to' : ''}`,
-        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE, ...(event.sent ? { '#noticed': NOTICED_ATTRIBUTE } : {}) },
+        ExpressionAttributeNames: { '#history': HISTORY_ATTRIBUTE, ...(event.sent ? { '#noticed': NOTICED_ATTRIBUTE[event.kind ?? 'undeliverable'] } : {}) },
         ExpressionAttributeValues: {
           ':none': { L: [] },
           ':event': { L: [{ S: JSON.stringify(event) }] },

@@ -1,5 +1,5 @@
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
-import { buildFailureNotice } from '../../delivery/notices/buildFailureNotice.ts';
+import { buildFailureNotice, type NoticeKind } from '../../delivery/notices/buildFailureNotice.ts';
 import { noticeLoopRisk } from '../../delivery/notices/originalHeaders.ts';
 import type { GeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 
@@ -19,6 +19,8 @@ export function cloudNoticeAddresses(envelope: Pick<MessageEnvelope, 'noticeTo'>
 
 /** What the cloud tells one addressee about a dead-lettered message, and who it is from and to. */
 export interface CloudNoticeDetails {
+  /** Dead-lettered (`undeliverable`), or held for the operator and still tried (`delayed`). */
+  kind: NoticeKind;
   /** The From header: the upstream mailbox (Exchange Online refuses another From with 5.7.60). */
   from: string;
   to: string;
@@ -44,7 +46,7 @@ export function cloudFailureNotice(
   const loop = noticeLoopRisk(envelope.mailFrom, headerSection);
   if (loop) return { suppressed: loop };
   const notice = buildFailureNotice({
-    kind: 'undeliverable',
+    kind: details.kind,
     reportingHost: details.reportingHost,
     from: details.from,
     to: details.to,
@@ -56,5 +58,5 @@ export function cloudFailureNotice(
     now: details.now,
     resendHint: `\`smarthost failed\` lists it in the dead-letter queue and \`smarthost redrive\` sends it again once the cause is fixed.`,
   });
-  return { mail: { id: `notice-${envelope.id}`, envelopeFrom: '', to: [details.to], raw: notice.raw }, messageId: notice.messageId };
+  return { mail: { id: `notice-${details.kind}-${envelope.id}`, envelopeFrom: '', to: [details.to], raw: notice.raw }, messageId: notice.messageId };
 }

@@ -16,6 +16,7 @@ import type { DeliveryMetrics } from './deliveryMetrics.ts';
 import { cloudFailureNotice, cloudNoticeAddresses } from './failureNotice.ts';
 import { readHeaderSection } from '../../delivery/notices/originalHeaders.ts';
 import { submitGeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
+import type { NoticeKind } from '../../delivery/notices/buildFailureNotice.ts';
 
 /** The message goes back to the queue; its visibility timeout already says when it comes back. */
 export class RetryLaterError extends Error {
@@ -69,6 +70,11 @@ export interface QueueRecordDeps {
    * those the agent named in the envelope (noticeTo). The Lambda: failureNoticeTo; the worker: notices.admin.
    */
   failureNoticeTo?: string;
+  /**
+   * How long after its arrival a message held for the operator gets its "Delayed" notice, sent at
+   * the first held attempt past it (ms); absent: none.
+   */
+  delayedNoticeAfterMs?: number;
 }
 
 export type RecordResult = 'delivered' | 'duplicate' | 'dead-lettered';
@@ -211,7 +217,19 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.round((Date.parse(decision.at) - Date.now()) / 1000)));
   await deps.changeVisibility(record.receiptHandle, seconds);
   metrics.retried(event.throttled === true);
-  if (decision.action === 'hold') metrics.heldForOperator();
+  if (decision.action === 'hold') {
+    metrics.heldForOperator();
+    if (deps.delayedNoticeAfterMs !== undefined && Date.now() - Date.parse(envelope.receivedAt) >= deps.delayedNoticeAfterMs) {
+      await sendCloudNotices(message, deps, {
+        kind: 'delayed',
+        reason: event.reason ?? 'held until the admin fixes the cause below',
+        ...(event.reply ? { reply: event.reply } : {}),
+        ...(event.operatorAction ? { operatorAction: event.operatorAction } : {}),
+        rcpts: settled.owed,
+        noticedTo: claim.delayNoticedTo,
+      }).catch((error: unknown) => logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the delayed notice'));
+    }
+  }
   throw new RetryLaterError(`message ${envelope.id}: ${event.reply ?? decision.action}`);
 }
 
@@ -238,7 +256,7 @@ async function deadLetter(
     deps.logger.error({ messageId: envelope.id, kind: failure.kind, reply: failure.reply, reason: failure.reason, operatorAction: failure.operatorAction }, 'moved to the dead-letter queue');
   }
   // The message is in the dead-letter queue already: nothing about its notice may send the record back.
-  await sendCloudNotices(message, deps, failure).catch((error: unknown) =>
+  await sendCloudNotices(message, deps, { ...failure, kind: 'undeliverable' }).catch((error: unknown) =>
     deps.logger.warn({ messageId: envelope.id, err: (error as Error).message }, 'could not send the failure notice'),
   );
   return 'dead-lettered';
@@ -256,13 +274,13 @@ async function deadLetter(
 async function sendCloudNotices(
   message: QueueMessage,
   deps: QueueRecordDeps,
-  failure: { reason: string; reply?: string; operatorAction?: string; rcpts: string[]; noticedTo: string[] },
+  failure: { kind: NoticeKind; reason: string; reply?: string; operatorAction?: string; rcpts: string[]; noticedTo: string[] },
 ): Promise<void> {
   const { envelope } = message;
   const { logger } = deps;
   const owed = cloudNoticeAddresses(envelope, deps.failureNoticeTo).filter((to) => {
     const already = failure.noticedTo.includes(to.toLowerCase());
-    if (already) logger.info({ messageId: envelope.id, to }, 'failure notice sent before, not again');
+    if (already) logger.info({ messageId: envelope.id, kind: failure.kind, to }, 'failure notice sent before, not again');
     return !already;
   });
   if (owed.length === 0) return;
@@ -270,6 +288,7 @@ async function sendCloudNotices(
   const mailbox = await deps.mailbox().catch(() => undefined);
   for (const to of owed) {
     const notice = cloudFailureNotice(envelope, headerSection, {
+      kind: failure.kind,
       from: mailbox ?? deps.failureNoticeTo ?? to,
       to,
       reason: failure.reason,
@@ -288,14 +307,14 @@ async function sendCloudNotices(
     let detail: string;
     try {
       await submitGeneratedMail(deps.submitter, notice.mail);
-      logger.info({ messageId: envelope.id, to, noticeMessageId: notice.messageId }, 'failure notice sent');
+      logger.info({ messageId: envelope.id, kind: failure.kind, to, noticeMessageId: notice.messageId }, 'failure notice sent');
       [sent, detail] = [true, notice.messageId];
     } catch (error) {
-      logger.warn({ messageId: envelope.id, to, err: (error as Error).message }, 'could not send the failure notice');
+      logger.warn({ messageId: envelope.id, kind: failure.kind, to, err: (error as Error).message }, 'could not send the failure notice');
       [sent, detail] = [false, `the upstream refused it: ${(error as Error).message}`];
     }
     await deps.ledger
-      .recordNotice({ type: 'notice', kind: 'undeliverable', messageId: envelope.id, at: new Date().toISOString(), to, sent, detail })
+      .recordNotice({ type: 'notice', kind: failure.kind, messageId: envelope.id, at: new Date().toISOString(), to, sent, detail })
       .catch((error: unknown) =>
         logger.warn({ messageId: envelope.id, to, err: (error as Error).name }, sent ? 'failure notice sent but not recorded: a redelivery of this record would send it again' : 'could not record the failed notice'),
       );

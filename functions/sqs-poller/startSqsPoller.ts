@@ -20,6 +20,8 @@ export interface SqsPollerSettings {
   timings: { pollWait: number; visibilityTimeout: number; lease: number; errorBackoff: number };
   /** Gets the failure notice about every dead-lettered message, as the Lambda's failureNoticeTo does. */
   failureNoticeTo?: string;
+  /** How long after arrival a held message gets its "Delayed" notice (ms), as the Lambda's SMARTHOST_DELAYED_NOTICE_AFTER; absent: none. */
+  delayedNoticeAfterMs?: number;
 }
 
 export interface RunningSqsPoller {
@@ -48,6 +50,7 @@ export async function startSqsPoller(
     visibilityMs: settings.timings.visibilityTimeout,
     policy: settings.policy,
     ...(settings.failureNoticeTo ? { failureNoticeTo: settings.failureNoticeTo } : {}),
+    ...(settings.delayedNoticeAfterMs !== undefined ? { delayedNoticeAfterMs: settings.delayedNoticeAfterMs } : {}),
     aws: { sqs, s3: aws.s3 ?? new S3Client(region), dynamo: aws.dynamo ?? new DynamoDBClient(region) },
   });
   const { timings } = settings;

@@ -36,6 +36,12 @@ export interface DeliveryFunctionProps {
    */
   readonly failureNoticeTo?: string;
   /**
+   * How long after its arrival a message held for the operator gets its "Delayed" notice (a
+   * duration such as 4h, or off), at its first held attempt past it.
+   * @default - DELAYED_NOTICE_AFTER (4h)
+   */
+  readonly delayedNoticeAfter?: string;
+  /**
    * How long the function reuses a fetched secret before reading it again (a new value put in
    * Secrets Manager is picked up within this time).
    * @default Duration.minutes(5)
@@ -178,6 +184,9 @@ export class DeliveryFunction extends Construct {
     };
     if (props.failureNoticeTo) {
       environment[FUNCTION_ENV.failureNoticeTo] = props.failureNoticeTo;
+    }
+    if (props.delayedNoticeAfter) {
+      environment[FUNCTION_ENV.delayedNoticeAfter] = props.delayedNoticeAfter;
     }
 
     this.function = new NodejsFunction(this, 'Function', {

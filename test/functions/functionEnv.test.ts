@@ -38,6 +38,7 @@ describe('readFunctionEnv', () => {
       deadLetterQueueUrl: DLQ_URL,
       ledgerTable: 'smarthost-ledger',
       failureNoticeTo: undefined,
+      delayedNoticeAfterMs: 4 * 3_600_000,
       secretTtlSeconds: 300,
       instances: 1,
       leaseMs: 360_000,
@@ -54,6 +55,9 @@ describe('readFunctionEnv', () => {
     assert.equal(env.failureNoticeTo, 'it@contoso.com');
     assert.equal(env.secretTtlSeconds, 0);
     assert.equal(env.instances, 2);
+    assert.equal(readFunctionEnv({ ...complete, [FUNCTION_ENV.delayedNoticeAfter]: '30m' }).delayedNoticeAfterMs, 1_800_000);
+    assert.equal(readFunctionEnv({ ...complete, [FUNCTION_ENV.delayedNoticeAfter]: 'off' }).delayedNoticeAfterMs, undefined);
+    assert.deepEqual(errorOf({ ...complete, [FUNCTION_ENV.delayedNoticeAfter]: 'soon' }).problems, [`${FUNCTION_ENV.delayedNoticeAfter}: expected off or a duration such as 30m, 4h or 1d, got 'soon'`]);
     // An empty notice address means none.
     assert.equal(readFunctionEnv({ ...complete, [FUNCTION_ENV.failureNoticeTo]: '' }).failureNoticeTo, undefined);
   });

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
 import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
@@ -134,6 +135,43 @@ describe('delivery Lambda: failure notices to the sender and the admin', () => {
     const notices = noticesSince(before);
     assert.equal(notices.length, 1);
     await assertFailureReport(notices[0]!, { ...expected, to: ADMIN });
+  });
+
+  test('a message held for the operator past SMARTHOST_DELAYED_NOTICE_AFTER (default 4h) gets one "Delayed" report each, a younger one none', async () => {
+    const HELD = '550 5.7.60 SMTP; Client does not have permissions to send as this sender';
+    /** Puts the message on the queue for real, so the handler's visibility change reaches it. */
+    const receivedRecord = async (body: string) => {
+      await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: body }));
+      const received = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, VisibilityTimeout: 0, WaitTimeSeconds: 0 }));
+      const receiptHandle = received.Messages?.[0]?.ReceiptHandle;
+      assert.ok(receiptHandle);
+      return sqsRecord(body, { receiptHandle });
+    };
+    const young = queueMessage('lambdaNotice0005', { noticeTo: [SENDER] });
+    const old = queueMessage('lambdaNotice0004', { noticeTo: [SENDER], receivedAt: new Date(Date.now() - 5 * 3_600_000).toISOString() });
+    const before = rig.exo.messages.length;
+
+    rig.exo.failNext('mail', HELD);
+    const youngResult = await handler({ Records: [await receivedRecord(young)] }, lambdaContext());
+    assert.equal(youngResult.batchItemFailures.length, 1, 'held: it comes back later');
+    assert.deepEqual(noticesSince(before), [], 'an hour-old held message: no notice yet');
+
+    rig.exo.failNext('mail', HELD);
+    const oldResult = await handler({ Records: [await receivedRecord(old)] }, lambdaContext());
+    assert.equal(oldResult.batchItemFailures.length, 1);
+    const notices = noticesSince(before);
+    assert.deepEqual(notices.map((n) => n.rcptTo.join()).sort(), [ADMIN, SENDER]);
+    for (const notice of notices) {
+      const parsed = await assertFailureReport(notice, { ...expected, to: notice.rcptTo[0] ?? '', status: '4.7.60', action: 'delayed' });
+      assert.equal(parsed.subject, 'Delayed: Scan 4711');
+    }
+    const recorded = (await ledger.readHistory('lambdaNotice0004')).filter((e) => e.type === 'notice');
+    assert.deepEqual(recorded.map((e) => e.type === 'notice' && `${e.kind} ${e.to} ${e.sent}`).sort(), [`delayed ${ADMIN} true`, `delayed ${SENDER} true`]);
+
+    // Held again at its next receive: nobody gets a second one.
+    rig.exo.failNext('mail', HELD);
+    await handler({ Records: [await receivedRecord(old)] }, lambdaContext());
+    assert.equal(noticesSince(before).length, 2);
   });
 
   test('a message from <> gets no report at all, whatever the envelope names', async () => {

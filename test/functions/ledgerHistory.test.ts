@@ -24,7 +24,7 @@ describe('ledger history', () => {
     const first = await ledger.claim(id, 60_000);
     assert.equal(first.status, 'claimed');
     if (first.status !== 'claimed') return;
-    assert.deepEqual({ ...first, owner: typeof first.owner }, { status: 'claimed', owner: 'string', deliveredRcpts: [], attempts: 1, refused: [], history: [], noticedTo: [] });
+    assert.deepEqual({ ...first, owner: typeof first.owner }, { status: 'claimed', owner: 'string', deliveredRcpts: [], attempts: 1, refused: [], history: [], noticedTo: [], delayNoticedTo: [] });
     const events = Array.from({ length: LEDGER_HISTORY_EVENTS + 5 }, (_, i) => attempt(id, i + 1));
     await ledger.recordSettlement(id, first.owner, { history: events, refused: [{ rcpt: 'b@contoso.com', reply: '550 5.1.10 no', kind: 'permanent' }], pending: ['c@contoso.com'] });
     assert.equal(await ledger.release(id, first.owner), true);

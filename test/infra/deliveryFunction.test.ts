@@ -6,7 +6,7 @@ import { DELIVERY_METRICS_NAMESPACE, FUNCTION_ENV } from '../../contract/cloudRe
 import { getAtt, logicalIdOf, objectsUnder, ref, synthSmarthost, type SynthResult } from './helpers/synthStack.ts';
 
 const plain = synthSmarthost();
-const withKey = synthSmarthost({ customerManagedKey: true, failureNoticeTo: 'postmaster@contoso.com' });
+const withKey = synthSmarthost({ customerManagedKey: true, failureNoticeTo: 'postmaster@contoso.com', delayedNoticeAfter: '8h' });
 
 function resource(result: SynthResult, logicalId: string): { Type: string; Properties: Record<string, any> } {
   return result.template.toJSON().Resources[logicalId];
@@ -96,6 +96,11 @@ describe('DeliveryFunction', () => {
   it('gets the failure notice address only when one is configured', () => {
     assert.equal(resource(withKey, ids(withKey).fn).Properties.Environment.Variables[FUNCTION_ENV.failureNoticeTo], 'postmaster@contoso.com');
     assert.equal(resource(plain, ids(plain).fn).Properties.Environment.Variables[FUNCTION_ENV.failureNoticeTo], undefined);
+  });
+
+  it('gets the delayed notice threshold only when one is configured (else the function default)', () => {
+    assert.equal(resource(withKey, ids(withKey).fn).Properties.Environment.Variables[FUNCTION_ENV.delayedNoticeAfter], '8h');
+    assert.equal(resource(plain, ids(plain).fn).Properties.Environment.Variables[FUNCTION_ENV.delayedNoticeAfter], undefined);
   });
 
   it("is bundled by the local esbuild into a minified ES module under 1 MB with a require shim, the AWS SDK the runtime's", () => {

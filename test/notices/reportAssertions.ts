@@ -4,12 +4,12 @@ import type { CapturedMessage } from '../../testbed/fakes/fakeExchangeOnline.ts'
 
 /**
  * Checks that what the fake Exchange Online took is an RFC 3464 failure report to `to` about
- * `finalRecipient`: envelope sender <>, multipart/report of the three parts, Action: failed, the
+ * `finalRecipient`: envelope sender <>, multipart/report of the three parts, Action: failed (or delayed), the
  * original's header and never its body. Returns the parsed mail.
  */
 export async function assertFailureReport(
   notice: CapturedMessage,
-  expected: { to: string; from: string; finalRecipient: string; status: string; bodyMarker: string },
+  expected: { to: string; from: string; finalRecipient: string; status: string; bodyMarker: string; action?: 'failed' | 'delayed' },
 ): Promise<ParsedMail> {
   assert.equal(notice.mailFrom, '', 'envelope sender <>');
   // Addresses compare case-insensitively (the fake's SMTP server lowercases the domain).
@@ -27,7 +27,7 @@ export async function assertFailureReport(
   assert.deepEqual(parts.map((p) => /Content-Type: ([^;\r\n]+)/i.exec(p)?.[1]), ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
   const status = parts[1] ?? '';
   assert.match(status, new RegExp(`^Final-Recipient: rfc822; ${expected.finalRecipient.replace(/[.+]/g, '\\$&')}\\r$`, 'm'));
-  assert.match(status, /^Action: failed\r$/m);
+  assert.match(status, new RegExp(`^Action: ${expected.action ?? 'failed'}\\r$`, 'm'));
   assert.match(status, new RegExp(`^Status: ${expected.status.replace(/\./g, '\\.')}\\r$`, 'm'));
   return parsed;
 }
