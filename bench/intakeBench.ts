@@ -183,6 +183,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/** A limit no row reaches. */
+const UNLIMITED = 1_000_000_000;
+
 function agentSystem(upstream: FakeUpstream, status = false): System {
   return {
     name: status ? SCRAPED : 'smarthost',
@@ -192,7 +195,11 @@ function agentSystem(upstream: FakeUpstream, status = false): System {
       // has no limits either). Intake rows: Exchange Online's limits, as an office agent is set up,
       // unless --unlimited; the fake upstream's TLS work at full speed takes CPU from intake.
       const perMinute = purpose === 'delivery' || options.unlimited ? 1_000_000 : 30;
-      const agent = await startAgent({ ...(deliver ? { upstream: { ...upstream.upstream, rateLimit: { perMinute, connections: 3 } } } : {}), status });
+      // Every message of the benchmark goes to one recipient, and a row sends up to 10,000: the
+      // mailbox's daily recipient budget and the per-recipient hourly limit (Exchange's 10,000 and
+      // 3,600, which the agent keeps) would stop a row part way. The fake has neither.
+      const rateLimit = { perMinute, connections: 3, recipientsPerDay: UNLIMITED, perRecipientPerHour: UNLIMITED };
+      const agent = await startAgent({ ...(deliver ? { upstream: { ...upstream.upstream, rateLimit } } : {}), status });
       const spool = join(agent.dir, 'spool');
       return { port: agent.port, statusPort: agent.statusPort, root: () => agent.pid, queued: () => agentQueueDepth(spool), diagnostics: () => agent.lastLines(5).join('\n'), stop: () => agent.stop() };
     },
