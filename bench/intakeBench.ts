@@ -32,7 +32,7 @@ import { promisify } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import { caPem } from '../testbed/fakes/tlsFixtures.ts';
 import { killAgentsNow, startAgent } from './lib/agent.ts';
-import { scrapeConsole, SCRAPED_PATHS, type ScrapeReport } from './lib/consoleScraper.ts';
+import { scrapeConsole, scrapeOnce, SCRAPED_PATHS, type ScrapeReport } from './lib/consoleScraper.ts';
 import { abortPostfixNow, findPostfix, startPostfix, type PostfixTools } from './lib/postfix.ts';
 import { TreeSampler, type MemoryReport } from './lib/procMemory.ts';
 import { KiB, MiB, percentile, runNodemailer, runRaw, type LoadResult } from './lib/smtpLoad.ts';
@@ -166,6 +166,10 @@ const consoleRows: EqualScenario[] = [
   { name: 'console: 1 KiB, 10 conn', size: KiB, connections: 10, messages: n(10_000), client: 'raw', cap },
   { name: 'console: 100 KiB, 10 conn', size: 100 * KiB, connections: 10, messages: n(5000), client: 'raw', cap },
 ];
+/** Scrape rounds the CPU cost of one is measured over (the console rows' last line). */
+const SCRAPE_COST_ROUNDS = quick ? 100 : 500;
+/** How long an idle agent's own CPU use (timers) is measured, to take it out of the rounds' cost. */
+const IDLE_CPU_SECONDS = quick ? 2 : 5;
 /** How long a row may take to deliver what it accepted. */
 const DRAIN_TIMEOUT_MS = quick ? 90_000 : 300_000;
 const BIG = { messages: 10, size: 30 * MiB };
@@ -482,7 +486,7 @@ function printEqual(rows: EqualRow[], measuredPostfix: boolean): void {
  * Issue 12: the console rows, every trial, and per trial the scraped agent against the one with
  * the console off. The noise is the spread of the console-off trials themselves.
  */
-function printConsole(rows: EqualRow[]): void {
+function printConsole(rows: EqualRow[], cost: ScrapeCost | undefined): void {
   console.log(`\nConsole rows: equal work by the agent alone, the status listener off, and on with ${SCRAPED_PATHS.join(', ')} each fetched once a second during the measured part\n`);
   const head = ['scenario', 'trial', 'system', 'msgs', 'intake msg/s', 'end-to-end s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/msg', 'peak RSS MiB', 'peak PSS MiB', 'procs', 'throttled', 'scrapes ok/failed', 'scrape p99 ms', 'largest page'];
   console.log(
@@ -506,6 +510,44 @@ function printConsole(rows: EqualRow[]): void {
     }
   }
   console.log(formatTable(['scenario', 'trial', 'intake msg/s', 'end to end', 'p99', 'CPU/msg', 'peak RSS', 'intake spread of console-off trials'], table));
+  if (!cost) return;
+  if ('error' in cost) {
+    console.log(`\nCPU per scrape round: error: ${cost.error.split('\n')[0]}`);
+    return;
+  }
+  const offCpu = rows.filter((r) => r.system === 'smarthost' && r.mem && r.result && r.scenario.size === KiB).map((r) => (r.mem!.cpuSeconds * 1000) / r.result!.sent);
+  const perMessage = offCpu.length ? Math.min(...offCpu) : NaN;
+  console.log(
+    `\nCPU per scrape round (${SCRAPED_PATHS.join(', ')}, once each), agent idle, over ${SCRAPE_COST_ROUNDS} rounds: ${fixed(cost.cpuMsPerRound, 2)} ms ` +
+      `(its idle use, ${fixed(cost.idleCpuMsPerSecond, 2)} ms a second, taken out): at one round a second ${fixed(cost.cpuMsPerRound / 10, 3)} % of one core, ` +
+      `the CPU of ${fixed(cost.cpuMsPerRound / perMessage, 2)} 1 KiB message(s) accepted and delivered (${fixed(perMessage, 2)} ms each, the console-off rows' lowest).`,
+  );
+}
+
+/**
+ * The agent's CPU time per scrape round (every SCRAPED_PATHS once), its own idle use over the same
+ * time taken out: a cost in CPU time that load on the machine cannot halve or double the way it does
+ * the msg/s of two trials.
+ */
+type ScrapeCost = { cpuMsPerRound: number; idleCpuMsPerSecond: number } | { error: string };
+
+async function measureScrapeCost(upstream: FakeUpstream): Promise<ScrapeCost> {
+  return onFreshInstance<ScrapeCost>(agentSystem(upstream, true), 'delivery', upstream, async (sut) => {
+    const port = sut.statusPort!;
+    for (let i = 0; i < 20; i++) await scrapeOnce(port); // compiled, connections and caches warm
+    const idle = await TreeSampler.start(sut.root, 1000);
+    idle.mark();
+    const idleStarted = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_CPU_SECONDS * 1000));
+    const idleCpu = (await idle.stop()).cpuSeconds / ((Date.now() - idleStarted) / 1000);
+    const busy = await TreeSampler.start(sut.root, 1000);
+    busy.mark();
+    const started = Date.now();
+    for (let i = 0; i < SCRAPE_COST_ROUNDS; i++) await scrapeOnce(port);
+    const seconds = (Date.now() - started) / 1000;
+    const cpu = (await busy.stop()).cpuSeconds - idleCpu * seconds;
+    return { cpuMsPerRound: (cpu * 1000) / SCRAPE_COST_ROUNDS, idleCpuMsPerSecond: idleCpu * 1000 };
+  }, (error) => ({ error }));
 }
 
 async function main(): Promise<void> {
@@ -529,6 +571,7 @@ async function main(): Promise<void> {
   const trials = new Map<string, IntakeRow[]>();
   const equalRows: EqualRow[] = [];
   const consoleResults: EqualRow[] = [];
+  let scrapeCost: ScrapeCost | undefined;
   const big: BigRow[] = [];
   const systems: System[] = [agentSystem(upstream)];
   if (measuredPostfix) systems.push(postfixSystem(tools, upstream));
@@ -550,6 +593,11 @@ async function main(): Promise<void> {
     };
     await equalTrials(equal, systems, equalRows);
     await equalTrials(consoleRows, [agentSystem(upstream), agentSystem(upstream, true)], consoleResults);
+    if (consoleRows.some((s) => selected(s.name))) {
+      process.stderr.write(`  ${SCRAPED}: CPU per scrape round …`);
+      scrapeCost = await measureScrapeCost(upstream);
+      process.stderr.write('error' in scrapeCost ? ` error: ${scrapeCost.error.split('\n')[0]}\n` : ` ${fixed(scrapeCost.cpuMsPerRound, 2)} ms\n`);
+    }
     for (const scenario of [...matrix, ...extra].filter((s) => selected(s.name))) {
       for (let trial = 0; trial < options.repeat; trial++) {
         // Alternate which system goes first, so neither always runs on a disk the other just used.
@@ -581,7 +629,7 @@ async function main(): Promise<void> {
   };
 
   if (equalRows.length) printEqual(equalRows, measuredPostfix);
-  if (consoleResults.length) printConsole(consoleResults);
+  if (consoleResults.length) printConsole(consoleResults, scrapeCost);
 
   if (trials.size > 0) {
   console.log(

@@ -20,6 +20,15 @@ export interface ScrapeReport {
   largestBytes: Record<string, number>;
 }
 
+/** Fetches each SCRAPED_PATHS once, one after the other; throws unless all answer 200. */
+export async function scrapeOnce(port: number): Promise<void> {
+  for (const path of SCRAPED_PATHS) {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
+  }
+}
+
 export interface ConsoleScraper {
   stop(): Promise<ScrapeReport>;
 }

@@ -9,18 +9,20 @@ import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueM
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import type { RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
 import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
+import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import type { LocalS3 } from '../../testbed/aws/localS3.ts';
+import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { makeTempDir, sendRaw, type LogCapture, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { startCloudPipeline } from '../../testbed/helpers/cloudPipeline.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import type { ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
 describe('cloud path: device → agent → SQS (S3) → worker → Exchange Online', () => {
+  let cloud: CloudRig | undefined;
   let rig: ExchangeOnlineRig;
   let sqs: LocalSqs;
   let s3: LocalS3;
@@ -32,16 +34,11 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
   const heartbeats: PutMetricDataCommand[] = [];
 
   before(async () => {
-    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
-      startExchangeOnlineRig(),
-      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
-      startLocalS3(),
-      startLocalDynamo(),
-      startLocalSecretsManager(),
-    ]);
+    cloud = await startCloudRig();
+    ({ rig, sqs, s3, dynamo, secrets } = cloud);
     // The worker's Secrets Manager client comes from the SDK's default chain, as in production.
     Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }));
-    const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
+    const arn = cloud.secretArn;
     const sqsBlock = { queueUrl: sqs.queueUrl, bucket: s3.bucket, region: 'us-east-1', inlineMaxBytes: '700KiB' };
     ({ agent, worker, workerLogs } = await startCloudPipeline({
       aws: { sqs, s3, dynamo },
@@ -55,7 +52,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
   after(async () => {
     await worker?.stop();
     await agent?.dispose();
-    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop()]);
+    await cloud?.stop();
   });
 
   test('a small message travels inline and arrives with the same bytes', async () => {

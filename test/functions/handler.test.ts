@@ -8,14 +8,15 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DLQ_ATTRIBUTES, FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import { parseQueueMessage } from '../../contract/queueMessage.ts';
 import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
-import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import type { LocalS3 } from '../../testbed/aws/localS3.ts';
+import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
+import type { ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { startAwsTap, type AwsCall, type AwsTap } from './awsTap.ts';
 import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
 import { lambdaContext, loadEvent, loadFixtureBytes, recordOf, sqsRecord } from './sqsEvents.ts';
+import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 
 /**
  * The Lambda entry point (functions/lambda/handler.ts) invoked directly with the SQS events of
@@ -47,6 +48,7 @@ interface DeadLetterView {
 }
 
 describe('delivery Lambda handler with fixture SQS events', () => {
+  let cloud: CloudRig | undefined;
   let rig: ExchangeOnlineRig;
   let sqs: LocalSqs;
   let s3: LocalS3;
@@ -66,15 +68,9 @@ describe('delivery Lambda handler with fixture SQS events', () => {
   const receivedAt = new Date().toISOString();
 
   before(async () => {
-    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
-      startExchangeOnlineRig(),
-      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
-      startLocalS3(),
-      startLocalDynamo(),
-      startLocalSecretsManager(),
-    ]);
+    cloud = await startCloudRig();
+    ({ rig, sqs, s3, dynamo, secrets, secretArn } = cloud);
     [sqsTap, dynamoTap] = await Promise.all([startAwsTap(sqs.endpoint), startAwsTap(dynamo.endpoint, { hold: (call) => holdLedger?.(call) })]);
-    ({ arn: secretArn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream())));
     // The SQS client sends each call to its QueueUrl's host: the function's queue URLs name the tap.
     queueUrl = `${sqsTap.endpoint}${new URL(sqs.queueUrl).pathname}`;
     dlqUrl = `${sqsTap.endpoint}${new URL(sqs.dlqUrl).pathname}`;
@@ -98,7 +94,7 @@ describe('delivery Lambda handler with fixture SQS events', () => {
 
   after(async () => {
     output?.restore();
-    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop(), sqsTap?.stop(), dynamoTap?.stop()]);
+    await Promise.all([cloud?.stop(), sqsTap?.stop(), dynamoTap?.stop()]);
     for (const name of Object.keys(process.env)) {
       if (!(name in savedEnv)) delete process.env[name];
     }

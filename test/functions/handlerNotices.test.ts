@@ -8,14 +8,15 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
 import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
-import { RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import type { LocalS3 } from '../../testbed/aws/localS3.ts';
+import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
+import { RELAY_MAILBOX, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { assertFailureReport } from '../notices/reportAssertions.ts';
 import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
 import { lambdaContext, sqsRecord } from './sqsEvents.ts';
+import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 
 /**
  * The delivery Lambda's failure notices (functions/lambda/handler.ts, imported with the stack's
@@ -49,6 +50,7 @@ function queueMessage(id: string, extra: Partial<MessageEnvelope> = {}): string 
 }
 
 describe('delivery Lambda: failure notices to the sender and the admin', () => {
+  let cloud: CloudRig | undefined;
   let rig: ExchangeOnlineRig;
   let sqs: LocalSqs;
   let s3: LocalS3;
@@ -60,14 +62,9 @@ describe('delivery Lambda: failure notices to the sender and the admin', () => {
   const savedEnv = { ...process.env };
 
   before(async () => {
-    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
-      startExchangeOnlineRig(),
-      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
-      startLocalS3(),
-      startLocalDynamo(),
-      startLocalSecretsManager(),
-    ]);
-    const { arn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
+    cloud = await startCloudRig();
+    ({ rig, sqs, s3, dynamo, secrets } = cloud);
+    const arn = cloud.secretArn;
     for (const name of Object.keys(process.env)) {
       if (name.startsWith('AWS_') || name.startsWith('POWERTOOLS_')) delete process.env[name];
     }
@@ -88,7 +85,7 @@ describe('delivery Lambda: failure notices to the sender and the admin', () => {
 
   after(async () => {
     output?.restore();
-    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop()]);
+    await cloud?.stop();
     for (const name of Object.keys(process.env)) {
       if (!(name in savedEnv)) delete process.env[name];
     }
