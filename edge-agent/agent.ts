@@ -4,11 +4,8 @@ import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { submitterForUpstream } from '../delivery/submitterForUpstream.ts';
 import type { TokenHealth } from '../delivery/token/tokenProvider.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
-import { CLOUD_PRESETS } from '../delivery/cloudPresets.ts';
-import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
 import { MailboxPool } from '../delivery/pool/mailboxPool.ts';
-import { poolMembers } from '../delivery/pool/poolMembers.ts';
-import type { UpstreamConfig } from '../delivery/upstreamConfig.ts';
+import { poolFromUpstream } from '../delivery/pool/poolFromUpstream.ts';
 import { recipientBudgetFile } from './spool-delivery/recipientBudgetFile.ts';
 import { inlineUpstream, type AgentConfig, type SqsQueueConfig } from './config/agentConfigSchema.ts';
 import { certificateNotAfter } from '../delivery/token/certificateExpiry.ts';
@@ -82,27 +79,8 @@ export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promi
     const chosen = await submitterForUpstream(upstream);
     return new MailboxPool([{ mailbox: undefined, submitter: chosen.submitter, route: 'upstream from secret', connections: chosen.connections, ...(chosen.tokens ? { tokens: chosen.tokens } : {}) }]);
   }
-  const members = poolMembers(upstream).map((member) => {
-    // The spool delivery loop schedules by each mailbox's rate (SendRate), so the submitter does not.
-    const { submitter, tokens } = createUpstreamSubmitter(member.upstream, 1, true);
-    const { rateLimit } = member.upstream;
-    return {
-      mailbox: member.mailbox,
-      sendAs: member.sendAs,
-      submitter,
-      route: routeName(member.upstream),
-      connections: rateLimit.connections,
-      perMinute: rateLimit.perMinute,
-      recipientsPerDay: rateLimit.recipientsPerDay,
-      ...(tokens ? { tokens } : {}),
-    };
-  });
-  return new MailboxPool(members, { budgetStore: recipientBudgetFile(config.spool.dir), perRecipientPerHour: upstream.rateLimit.perRecipientPerHour, logger });
-}
-
-/** How mail leaves through one mailbox, for the history. */
-function routeName(upstream: UpstreamConfig): string {
-  return upstream.route === 'graph' ? `graph ${upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl}` : `smtp ${upstream.host}:${upstream.port}`;
+  const budgetStore = recipientBudgetFile(config.spool.dir, (error) => logger.warn({ err: String(error) }, 'could not save the recipient counts'));
+  return poolFromUpstream(upstream, { budgetStore, logger });
 }
 
 /** Wires intake → spool → (delivery loop → upstream | SQS forwarder) and starts listening. */
