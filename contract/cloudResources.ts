@@ -104,6 +104,13 @@ export const AGENT_METRICS = {
 export const LEDGER_KEY = 'id';
 export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
 
+/**
+ * Key prefix of the mailbox budget items in the ledger table (one per mailbox: its recipients per
+ * 24 hours and messages per minute, shared by every function instance). Message ids never
+ * contain '#', so the two kinds of item cannot meet.
+ */
+export const MAILBOX_BUDGET_KEY_PREFIX = 'mailbox-budget#';
+
 /** SQS message attributes set when the function moves a message to the dead-letter queue. */
 export const DLQ_ATTRIBUTES = {
   reason: 'SmarthostFailureReason',

@@ -10,6 +10,7 @@ import { DeadLetterQueue } from './deadLetters.ts';
 import { DeliveryLedger } from './deliveryLedger.ts';
 import type { DeliveryMetrics } from './deliveryMetrics.ts';
 import type { QueueRecordDeps } from './handleQueueRecord.ts';
+import { MailboxBudgetTable } from './mailboxBudgetTable.ts';
 
 /** The default retry schedule of the cloud path; the same as the agent's default. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -23,7 +24,11 @@ export interface DeliveryDepsOptions {
   ledgerTable: string;
   /** The upstream block (which may list `mailboxes`), inline or in a Secrets Manager secret. */
   upstream: UpstreamSource;
-  /** Instances delivering at once (the Lambda's maximum concurrency): each opens its part of a mailbox's connections. @default 1 */
+  /**
+   * Instances delivering at once (the Lambda's maximum concurrency): each opens its part of a
+   * mailbox's connections; the per-minute and per-day limits are counted for all of them in the
+   * ledger table. @default 1
+   */
   instances?: number;
   /** Seconds a read secret is reused. @default 300 */
   secretTtlSeconds?: number;
@@ -46,6 +51,10 @@ export function createDeliveryDeps(options: DeliveryDepsOptions): QueueRecordDep
   const dynamo = options.aws?.dynamo ?? new DynamoDBClient({});
   const pools = poolSourceFor(options.upstream, {
     sharedBy: options.instances ?? 1,
+    // Every instance takes each mailbox's recipients per 24 hours and messages per minute from
+    // the same items: together they stay within one mailbox's limits.
+    budgetStore: new MailboxBudgetTable(dynamo, options.ledgerTable),
+    shared: true,
     logger: options.logger,
     ...(options.secretTtlSeconds === undefined ? {} : { secretTtlSeconds: options.secretTtlSeconds }),
     ...(options.secrets ? { secrets: options.secrets } : {}),
