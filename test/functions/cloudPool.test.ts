@@ -39,7 +39,8 @@ function poolSecret(rig: ExchangeOnlineRig): UpstreamConfigInput {
     auth: app as UpstreamConfigInput['auth'],
     mailboxes: [
       { mailbox: RELAY_MAILBOX, sendAs: [FAX] },
-      { mailbox: RELAY2, sendAs: [SCANNER] },
+      // Its budget: the first two tests send it one recipient each, the third two more.
+      { mailbox: RELAY2, sendAs: [SCANNER], rateLimit: { recipientsPerDay: 3 } },
     ],
   };
 }
@@ -145,5 +146,30 @@ describe('the delivery Lambda with a pool of mailboxes in its secret', () => {
       rig.exo.messages.slice(before).map((m) => [m.sha256, m.auth.user]),
       [[scan.envelope.sha256, RELAY2]],
     );
+  });
+
+  test('over its budget, mailbox B defers the message with a reason naming the budget: not sent, not failed, no attempt counted', async () => {
+    const scan = queued(SCANNER, ['you@contoso.com', 'ops@contoso.com']);
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: scan.body }));
+    const received = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }));
+    const receiptHandle = received.Messages?.[0]?.ReceiptHandle;
+    assert.ok(receiptHandle);
+    const record = sqsRecord(scan.body, { receiptHandle });
+    const before = rig.exo.messages.length;
+    const logsBefore = output.records.length;
+    const result = await handler({ Records: [record] }, lambdaContext());
+    assert.deepEqual(result, { batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    assert.equal(rig.exo.messages.length, before, 'nothing sent');
+    const deferred = output.logs(logsBefore).filter((line) => line.message === 'deferred: no mailbox it may use has room');
+    assert.equal(deferred.length, 1);
+    assert.equal(deferred[0]?.messageId, scan.envelope.id);
+    assert.match(String(deferred[0]?.reason), /^relay2@contoso\.com reached its 3 recipients per 24 hours until \d{4}-\d\d-\d\dT/);
+    // Hidden until the window frees room (at most SQS's 12 hours), never in the dead-letter queue.
+    assert.equal(deferred[0]?.retryInSeconds, 12 * 3600);
+    const again = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, WaitTimeSeconds: 0 }));
+    assert.equal(again.Messages, undefined);
+    const dead = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.dlqUrl, WaitTimeSeconds: 0 }));
+    assert.equal(dead.Messages, undefined);
+    assert.deepEqual(await new DeliveryLedger(dynamo.client, dynamo.tableName).readHistory(scan.envelope.id), []);
   });
 });
