@@ -17,8 +17,9 @@ export const FUNCTION_ENV = {
   /** Seconds a fetched secret is reused before it is read again (rotation pick-up). */
   secretTtlSeconds: 'SMARTHOST_SECRET_TTL_SECONDS',
   /**
-   * How many instances may run at once (the event source's MaximumConcurrency): each takes its
-   * share of the mailbox's connection and per-minute limits.
+   * How many instances may run at once (the event source's MaximumConcurrency): each opens its
+   * share of a mailbox's connections (and counts its share of the per-recipient limit); the
+   * per-minute and per-day limits are counted for all of them in the ledger table.
    */
   instances: 'SMARTHOST_INSTANCES',
 } as const;

@@ -54,6 +54,8 @@ export interface PoolMember {
 /** A delivery's hold on a mailbox: a rate slot, a connection and its recipients counted. */
 export interface PoolLease {
   readonly member: PoolMember;
+  /** Recipients it counted against the mailbox's budget (none when the mailbox has no recipientsPerDay). */
+  readonly counted: number;
   /** What the budget store granted (confirm); absent before, or without a store. */
   grant: BudgetGrant | undefined;
   /** Nothing was sent: the slot, the connection and the recipients are given back (resolves once the store has them; never rejects). */
@@ -255,16 +257,22 @@ export class MailboxPool {
   async confirm(lease: PoolLease, now = Date.now()): Promise<PoolWait | undefined> {
     const store = this.options.budgetStore;
     const { member } = lease;
-    const recipients = member.recipientsPerDay === undefined ? 0 : (this.counted.get(lease) ?? 0);
+    const recipients = lease.counted;
     if (!store || !member.mailbox || (recipients === 0 && member.perMinute === undefined)) return undefined;
-    const answer = await store.take({
-      mailbox: member.mailbox.toLowerCase(),
-      recipients,
-      ...(member.recipientsPerDay === undefined ? {} : { recipientsPerDay: member.recipientsPerDay }),
-      ...(member.perMinute === undefined ? {} : { perMinute: member.perMinute }),
-      now,
-      counts: () => this.snapshot(),
-    });
+    const answer = await store
+      .take({
+        mailbox: member.mailbox.toLowerCase(),
+        recipients,
+        ...(member.recipientsPerDay === undefined ? {} : { recipientsPerDay: member.recipientsPerDay }),
+        ...(member.perMinute === undefined ? {} : { perMinute: member.perMinute }),
+        now,
+        counts: () => this.snapshot(),
+      })
+      .catch(async (error: unknown) => {
+        // The store could not say (DynamoDB unreachable): nothing is sent on this lease.
+        await lease.cancel();
+        throw error;
+      });
     if ('granted' in answer) {
       lease.grant = answer.granted;
       return undefined;
@@ -272,20 +280,30 @@ export class MailboxPool {
     const { limit, retryAt } = answer.refused;
     await lease.cancel();
     // Never in the past: choose() must not pick it again at once.
-    member.refusedUntil = Math.max(member.refusedUntil, retryAt, now + 1);
-    member.refusedLimit = limit;
+    const until = Math.max(retryAt, now + 1);
+    if (until >= member.refusedUntil) {
+      member.refusedUntil = until;
+      member.refusedLimit = limit;
+    }
     const reason = describeBudgetLimit(member.mailbox, limit, limit === 'perMinute' ? member.perMinute : member.recipientsPerDay, member.refusedUntil);
-    if (limit === 'recipientsPerDay') this.options.logger?.warn({ mailbox: member.mailbox, recipientsPerDay: member.recipientsPerDay, until: new Date(member.refusedUntil).toISOString() }, `${reason}: its mail moves to another permitted mailbox or waits`);
+    if (limit === 'recipientsPerDay') {
+      this.options.logger?.warn(
+        { mailbox: member.mailbox, recipientsPerDay: member.recipientsPerDay, until: new Date(member.refusedUntil).toISOString() },
+        'the mailbox reached its recipients per 24 hours, counted with the other instances: its mail moves to another permitted mailbox or waits',
+      );
+    }
     return { retryAt: member.refusedUntil, reason };
   }
 
   /**
    * choose() and confirm() for a runtime that does not schedule (the cloud): waits up to
-   * `maxWaitMs` for a mailbox this message may use (a per-minute slot, a busy connection), taking
+   * `maxWaitMs` for a mailbox this message may use to open (a per-minute slot), and up to
+   * `busyWaitMs` while only busy connections stand in the way, taking
    * the next permitted one when the budget store refuses one, and returns the wait otherwise.
    */
-  async acquire(sendClass: string, rcpts: number, maxWaitMs: number): Promise<{ lease: PoolLease } | PoolWait> {
+  async acquire(sendClass: string, rcpts: number, maxWaitMs: number, busyWaitMs = maxWaitMs): Promise<{ lease: PoolLease } | PoolWait> {
     const deadline = Date.now() + maxWaitMs;
+    const busyDeadline = Date.now() + busyWaitMs;
     for (;;) {
       const now = Date.now();
       const choice = this.choose(sendClass, rcpts, false, now);
@@ -293,10 +311,11 @@ export class MailboxPool {
         if (!(await this.confirm(choice.lease))) return choice;
         continue;
       }
-      if (choice.retryAt > deadline) return { retryAt: choice.retryAt, reason: this.waitReason(sendClass, rcpts, now) };
-      const ended = this.leaseEnded.promise;
+      // Infinity: only busy connections, so a finishing delivery may free one before the deadline.
+      const busyOnly = choice.retryAt === Infinity;
+      if ((busyOnly && now >= busyDeadline) || (!busyOnly && choice.retryAt > deadline)) return { retryAt: choice.retryAt, reason: this.waitReason(sendClass, rcpts, now) };
       const timer = new AbortController();
-      await Promise.race([ended, choice.retryAt === Infinity ? new Promise<void>(() => undefined) : delay(Math.max(1, choice.retryAt - now), undefined, { signal: timer.signal }).catch(() => undefined)]);
+      await Promise.race([this.leaseEnded.promise, delay(Math.max(1, Math.min(choice.retryAt, busyOnly ? busyDeadline : deadline) - now), undefined, { signal: timer.signal }).catch(() => undefined)]);
       timer.abort();
     }
   }
@@ -353,9 +372,6 @@ export class MailboxPool {
     return at;
   }
 
-  /** Recipients each open lease counted (confirm() asks the store for as many). */
-  private readonly counted = new WeakMap<PoolLease, number>();
-
   private take(member: PoolMember, rcpts: number, now: number): PoolLease {
     member.rate?.tryTake(now);
     member.inFlight += 1;
@@ -379,6 +395,7 @@ export class MailboxPool {
     };
     const lease: PoolLease = {
       member,
+      counted,
       grant: undefined,
       cancel: () => {
         if (open) member.rate?.giveBack(now);
@@ -386,7 +403,6 @@ export class MailboxPool {
       },
       finish: (accepted) => end(Math.max(0, counted - accepted), false),
     };
-    this.counted.set(lease, counted);
     return lease;
   }
 }

@@ -294,9 +294,9 @@ async function sendCloudNotice(message: QueueMessage, deps: QueueRecordDeps, fai
 }
 
 /**
- * How long a record waits in the function for its mailbox (a per-minute slot opens within a
- * minute, a busy connection sooner) before it is deferred: waiting costs less than coming back,
- * since every receive counts towards the queue's maxReceiveCount.
+ * How long a record waits in the function for its mailbox to open (a per-minute slot opens within
+ * a minute) before it is deferred: waiting costs less than coming back, since every receive counts
+ * towards the queue's maxReceiveCount. `smarthost worker` waits as long for a busy connection.
  */
 export const MAILBOX_WAIT_MS = 60_000;
 
@@ -315,7 +315,10 @@ async function chooseMailbox(envelope: QueueMessage['envelope'], rcptTo: string[
   }
   const now = Date.now();
   const untilDeadline = deps.claimDeadline === undefined ? Infinity : (deps.claimDeadline - CLAIM_MARGIN_MS - now) / 2;
-  const acquired = await pool.acquire(RepeatedFailureGuard.classOf(envelope), rcptTo.length, Math.max(0, Math.min(MAILBOX_WAIT_MS, untilDeadline)));
+  // A busy connection is waited for as long as the invocation allows: the SMTP session ahead is
+  // already sending, and coming back would cost a receive.
+  const busyWaitMs = Math.max(0, untilDeadline === Infinity ? MAILBOX_WAIT_MS : untilDeadline);
+  const acquired = await pool.acquire(RepeatedFailureGuard.classOf(envelope), rcptTo.length, Math.max(0, Math.min(MAILBOX_WAIT_MS, untilDeadline)), busyWaitMs);
   if ('retryAt' in acquired) return { wait: acquired };
   const recipients = pool.takeRecipients(rcptTo);
   if (recipients.openAt > Date.now()) {
