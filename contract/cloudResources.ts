@@ -22,8 +22,9 @@ export const FUNCTION_ENV = {
   /** Seconds a fetched secret is reused before it is read again (rotation pick-up). */
   secretTtlSeconds: 'SMARTHOST_SECRET_TTL_SECONDS',
   /**
-   * How many instances may run at once (the event source's MaximumConcurrency): each takes its
-   * share of the mailbox's connection and per-minute limits.
+   * How many instances may run at once (the event source's MaximumConcurrency): each opens its
+   * share of a mailbox's connections (and counts its share of the per-recipient limit); the
+   * per-minute and per-day limits are counted for all of them in the ledger table.
    */
   instances: 'SMARTHOST_INSTANCES',
 } as const;
@@ -108,6 +109,13 @@ export const AGENT_METRICS = {
 /** DynamoDB delivery ledger: partition key and TTL attribute. */
 export const LEDGER_KEY = 'id';
 export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
+
+/**
+ * Key prefix of the mailbox budget items in the ledger table (one per mailbox: its recipients per
+ * 24 hours and messages per minute, shared by every function instance). Message ids never
+ * contain '#', so the two kinds of item cannot meet.
+ */
+export const MAILBOX_BUDGET_KEY_PREFIX = 'mailbox-budget#';
 
 /** SQS message attributes set when the function moves a message to the dead-letter queue. */
 export const DLQ_ATTRIBUTES = {

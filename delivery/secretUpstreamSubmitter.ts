@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { createUpstreamSubmitter } from './createUpstreamSubmitter.ts';
 import type { SubmitMessage, SubmitResult, Submitter } from './smtp/submission.ts';
-import { parseUpstreamConfig } from './upstreamConfig.ts';
+import { readUpstreamSecret } from './upstreamSecret.ts';
 import { certificateNotAfter } from './token/certificateExpiry.ts';
 import type { TokenHealth } from './token/tokenProvider.ts';
 import type { Readable } from 'node:stream';
@@ -54,44 +53,12 @@ export class SecretUpstreamSubmitter implements Submitter {
   }
 
   private async load(): Promise<{ submitter: Submitter; mailbox: string | undefined }> {
-    const text = await this.secrets.get(this.secretArn, { maxAge: this.options.ttlSeconds }).catch((error: unknown) => {
-      if (hasNoValue(error)) {
-        throw new UpstreamSecretError(this.secretArn, ['the secret has no value yet (no AWSCURRENT version)']);
-      }
-      throw error;
-    });
-    if (typeof text !== 'string') {
-      throw new UpstreamSecretError(this.secretArn, ['the secret has no SecretString']);
-    }
-    const digest = createHash('sha256').update(text).digest('hex');
-    if (this.current?.digest === digest) {
-      return this.current;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new UpstreamSecretError(this.secretArn, ['the secret is not JSON']);
-    }
-    const parsed = parseUpstreamConfig(json, ['upstream']);
-    if (!parsed.ok) {
-      throw new UpstreamSecretError(this.secretArn, parsed.problems);
-    }
+    const read = await readUpstreamSecret(this.secrets, this.secretArn, this.options.ttlSeconds, this.current?.digest);
+    if (!read) return this.current as NonNullable<typeof this.current>;
     const previous = this.current;
-    const created = (this.options.create ?? createUpstreamSubmitter)(parsed.config, this.options.sharedBy ?? 1);
-    this.current = { digest, submitter: created.submitter, mailbox: created.mailbox, credential: { certificateNotAfter: certificateNotAfter(parsed.config), tokens: created.tokens } };
+    const created = (this.options.create ?? createUpstreamSubmitter)(read.config, this.options.sharedBy ?? 1);
+    this.current = { digest: read.digest, submitter: created.submitter, mailbox: created.mailbox, credential: { certificateNotAfter: certificateNotAfter(read.config), tokens: created.tokens } };
     await previous?.submitter.close();
     return this.current;
   }
-}
-
-/**
- * A secret created without a value (the stack makes it empty for the operator to fill): AWS
- * answers ResourceNotFoundException for the AWSCURRENT label, which Powertools wraps.
- */
-function hasNoValue(error: unknown): boolean {
-  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
-    if (cause.name === 'ResourceNotFoundException' && /secret value for staging label: AWSCURRENT/.test(cause.message)) return true;
-  }
-  return false;
 }

@@ -4,11 +4,8 @@ import type { MessageEnvelope } from '../contract/messageEnvelope.ts';
 import { submitterForUpstream } from '../delivery/submitterForUpstream.ts';
 import type { TokenHealth } from '../delivery/token/tokenProvider.ts';
 import type { Submitter } from '../delivery/smtp/submission.ts';
-import { CLOUD_PRESETS } from '../delivery/cloudPresets.ts';
-import { createUpstreamSubmitter } from '../delivery/createUpstreamSubmitter.ts';
 import { MailboxPool } from '../delivery/pool/mailboxPool.ts';
-import { poolMembers } from '../delivery/pool/poolMembers.ts';
-import type { UpstreamConfig } from '../delivery/upstreamConfig.ts';
+import { poolFromUpstream } from '../delivery/pool/poolFromUpstream.ts';
 import { recipientBudgetFile } from './spool-delivery/recipientBudgetFile.ts';
 import { inlineUpstream, type AgentConfig, type SqsQueueConfig } from './config/agentConfigSchema.ts';
 import { certificateNotAfter } from '../delivery/token/certificateExpiry.ts';
@@ -64,11 +61,8 @@ export interface AgentDependencies extends CloudForwardingOptions {
 }
 
 /**
- * The mailboxes the config delivers through: each of `upstream.mailboxes` (or the one upstream)
- * with its own submitter and limits, a secret's upstream as a pool of one, or the outbox.
- */
-/**
- * The pool the loop delivers through, and the mailbox generated mail (alerts, notices) is From: the
+ * The mailboxes the config delivers through (each of `upstream.mailboxes` or the one upstream with
+ * its own submitter and limits, a secret's upstream as a pool of one, or the outbox), and the mailbox generated mail (alerts, notices) is From: the
  * first member's, which for a secret is known only once the secret is read (Exchange refuses any
  * other From with 5.7.60).
  */
@@ -88,28 +82,9 @@ export async function mailboxPoolFor(config: AgentConfig, logger: Logger): Promi
     const pool = new MailboxPool([{ mailbox: undefined, submitter: chosen.submitter, route: 'upstream from secret', connections: chosen.connections, ...(chosen.tokens ? { tokens: chosen.tokens } : {}) }]);
     return { pool, generatedFrom: chosen.mailbox };
   }
-  const members = poolMembers(upstream).map((member) => {
-    // The spool delivery loop schedules by each mailbox's rate (SendRate), so the submitter does not.
-    const { submitter, tokens } = createUpstreamSubmitter(member.upstream, 1, true);
-    const { rateLimit } = member.upstream;
-    return {
-      mailbox: member.mailbox,
-      sendAs: member.sendAs,
-      submitter,
-      route: routeName(member.upstream),
-      connections: rateLimit.connections,
-      perMinute: rateLimit.perMinute,
-      recipientsPerDay: rateLimit.recipientsPerDay,
-      ...(tokens ? { tokens } : {}),
-    };
-  });
-  const pool = new MailboxPool(members, { budgetStore: recipientBudgetFile(config.spool.dir), perRecipientPerHour: upstream.rateLimit.perRecipientPerHour, logger });
-  return { pool, generatedFrom: async () => members[0]?.mailbox };
-}
-
-/** How mail leaves through one mailbox, for the history. */
-function routeName(upstream: UpstreamConfig): string {
-  return upstream.route === 'graph' ? `graph ${upstream.graph?.baseUrl ?? CLOUD_PRESETS.worldwide.graphBaseUrl}` : `smtp ${upstream.host}:${upstream.port}`;
+  const budgetStore = recipientBudgetFile(config.spool.dir, (error) => logger.warn({ err: String(error) }, 'could not save the recipient counts'));
+  const pool = poolFromUpstream(upstream, { budgetStore, logger });
+  return { pool, generatedFrom: async () => pool.members[0]?.mailbox };
 }
 
 /** Wires intake → spool → (delivery loop → upstream | SQS forwarder) and starts listening. */

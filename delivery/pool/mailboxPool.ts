@@ -1,9 +1,11 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { RECIPIENT_BUDGET_WINDOW_MS, RECIPIENT_RATE_WINDOW_MS } from '../exchangeLimits.ts';
 import type { DeliveryLogger } from '../logger.ts';
 import { RepeatedFailureGuard } from '../repeatedFailureGuard.ts';
 import { SendRate } from '../sendRate.ts';
 import type { Submitter } from '../smtp/submission.ts';
 import type { TokenHealth } from '../token/tokenProvider.ts';
+import { describeBudgetLimit, type BudgetGrant, type BudgetLimit, type MailboxBudgetStore } from './mailboxBudget.ts';
 import { RollingCount, type RollingBuckets } from './rollingCount.ts';
 
 /** What a runtime gives the pool for each mailbox. */
@@ -33,6 +35,7 @@ export interface PoolMember {
   readonly route: string;
   readonly connections: number;
   readonly rate: SendRate | undefined;
+  readonly perMinute: number | undefined;
   readonly recipientsPerDay: number | undefined;
   readonly tokens: { health(): TokenHealth } | undefined;
   readonly recipients: RollingCount;
@@ -43,27 +46,34 @@ export interface PoolMember {
   pausedUntil: number;
   /** The budget-reached warning was logged for the current window. */
   budgetWarned: boolean;
-}
-
-/** Where the recipient counts of each mailbox outlive a restart (embedded: a file in the spool). */
-export interface RecipientBudgetStore {
-  load(): Promise<Record<string, RollingBuckets>>;
-  save(counts: Record<string, RollingBuckets>): Promise<void>;
+  /** Until when the budget store refused it (another process used the shared budget), and which limit. */
+  refusedUntil: number;
+  refusedLimit: BudgetLimit | undefined;
 }
 
 /** A delivery's hold on a mailbox: a rate slot, a connection and its recipients counted. */
 export interface PoolLease {
   readonly member: PoolMember;
-  /** Nothing was sent: the slot, the connection and the recipients are given back. */
-  cancel(): void;
-  /** The attempt ended; recipients the upstream did not take are given back. */
-  finish(accepted: number): void;
+  /** Recipients it counted against the mailbox's budget (none when the mailbox has no recipientsPerDay). */
+  readonly counted: number;
+  /** What the budget store granted (confirm); absent before, or without a store. */
+  grant: BudgetGrant | undefined;
+  /** Nothing was sent: the slot, the connection and the recipients are given back (resolves once the store has them; never rejects). */
+  cancel(): Promise<void>;
+  /** The attempt ended; recipients the upstream did not take are given back (resolves once the store has them; never rejects). */
+  finish(accepted: number): Promise<void>;
 }
 
 export type PoolChoice = { lease: PoolLease } | { retryAt: number };
 
+/** Why no mailbox this message may use can take it now, and when one can (Infinity: only busy connections). */
+export interface PoolWait {
+  retryAt: number;
+  reason: string;
+}
+
 export interface MailboxPoolOptions {
-  budgetStore?: RecipientBudgetStore;
+  budgetStore?: MailboxBudgetStore;
   /** Messages an hour to one recipient over the whole pool (Exchange's receiving limit); absent: not limited. */
   perRecipientPerHour?: number;
   logger?: DeliveryLogger;
@@ -89,8 +99,8 @@ export class MailboxPool {
   private readonly claimed = new Map<string, PoolMember[]>();
   private readonly toRecipient = new Map<string, RollingCount>();
   private turn = 0;
-  private saving: Promise<void> | undefined;
-  private saveAgain = false;
+  /** Resolved (and replaced) whenever a lease ends: acquire() waits on it for a busy connection. */
+  private leaseEnded = resolvable();
 
   constructor(
     inputs: readonly PoolMemberInput[],
@@ -104,6 +114,7 @@ export class MailboxPool {
       route: input.route,
       connections: input.connections,
       rate: input.perMinute === undefined ? undefined : new SendRate(input.perMinute),
+      perMinute: input.perMinute,
       recipientsPerDay: input.recipientsPerDay,
       tokens: input.tokens,
       recipients: new RollingCount(RECIPIENT_BUDGET_WINDOW_MS),
@@ -111,6 +122,8 @@ export class MailboxPool {
       inFlight: 0,
       pausedUntil: 0,
       budgetWarned: false,
+      refusedUntil: 0,
+      refusedLimit: undefined,
     }));
     for (const member of this.members) {
       for (const address of [...member.sendAs, ...(member.mailbox ? [member.mailbox.toLowerCase()] : [])]) {
@@ -176,7 +189,7 @@ export class MailboxPool {
   nextStartAt(now = Date.now()): number {
     let earliest = Infinity;
     for (const member of this.members) {
-      const openAt = Math.max(member.pausedUntil, member.rate?.nextSlotAt(now) ?? now);
+      const openAt = Math.max(member.pausedUntil, member.refusedUntil, member.rate?.nextSlotAt(now) ?? now);
       if (member.inFlight < member.connections) earliest = Math.min(earliest, Math.max(now, openAt));
     }
     return earliest;
@@ -236,14 +249,113 @@ export class MailboxPool {
     return released;
   }
 
-  /** Waits for the last recipient counts to be written, then closes every submitter. */
+  /**
+   * Asks the budget store for a chosen lease's share (the pool's own counts let it go; a store
+   * shared with other processes may not). Refused: the lease is cancelled, the mailbox is left
+   * alone until the store's time, and the wait is returned; granted: undefined.
+   */
+  async confirm(lease: PoolLease, now = Date.now()): Promise<PoolWait | undefined> {
+    const store = this.options.budgetStore;
+    const { member } = lease;
+    const recipients = lease.counted;
+    if (!store || !member.mailbox || (recipients === 0 && member.perMinute === undefined)) return undefined;
+    const answer = await store
+      .take({
+        mailbox: member.mailbox.toLowerCase(),
+        recipients,
+        ...(member.recipientsPerDay === undefined ? {} : { recipientsPerDay: member.recipientsPerDay }),
+        ...(member.perMinute === undefined ? {} : { perMinute: member.perMinute }),
+        now,
+        counts: () => this.snapshot(),
+      })
+      .catch(async (error: unknown) => {
+        // The store could not say (DynamoDB unreachable): nothing is sent on this lease.
+        await lease.cancel();
+        throw error;
+      });
+    if ('granted' in answer) {
+      lease.grant = answer.granted;
+      return undefined;
+    }
+    const { limit, retryAt } = answer.refused;
+    await lease.cancel();
+    // Never in the past: choose() must not pick it again at once.
+    const until = Math.max(retryAt, now + 1);
+    if (until >= member.refusedUntil) {
+      member.refusedUntil = until;
+      member.refusedLimit = limit;
+    }
+    const reason = describeBudgetLimit(member.mailbox, limit, limit === 'perMinute' ? member.perMinute : member.recipientsPerDay, member.refusedUntil);
+    if (limit === 'recipientsPerDay') {
+      this.options.logger?.warn(
+        { mailbox: member.mailbox, recipientsPerDay: member.recipientsPerDay, until: new Date(member.refusedUntil).toISOString() },
+        'the mailbox reached its recipients per 24 hours, counted with the other instances: its mail moves to another permitted mailbox or waits',
+      );
+    }
+    return { retryAt: member.refusedUntil, reason };
+  }
+
+  /**
+   * choose() and confirm() for a runtime that does not schedule (the cloud): waits up to
+   * `maxWaitMs` for a mailbox this message may use to open (a per-minute slot), and up to
+   * `busyWaitMs` while only busy connections stand in the way, taking
+   * the next permitted one when the budget store refuses one, and returns the wait otherwise.
+   */
+  async acquire(sendClass: string, rcpts: number, maxWaitMs: number, busyWaitMs = maxWaitMs): Promise<{ lease: PoolLease } | PoolWait> {
+    const deadline = Date.now() + maxWaitMs;
+    const busyDeadline = Date.now() + busyWaitMs;
+    for (;;) {
+      const now = Date.now();
+      const choice = this.choose(sendClass, rcpts, false, now);
+      if ('lease' in choice) {
+        if (!(await this.confirm(choice.lease))) return choice;
+        continue;
+      }
+      // Infinity: only busy connections, so a finishing delivery may free one before the deadline.
+      const busyOnly = choice.retryAt === Infinity;
+      if ((busyOnly && now >= busyDeadline) || (!busyOnly && choice.retryAt > deadline)) return { retryAt: choice.retryAt, reason: this.waitReason(sendClass, rcpts, now) };
+      const timer = new AbortController();
+      await Promise.race([this.leaseEnded.promise, delay(Math.max(1, Math.min(choice.retryAt, busyOnly ? busyDeadline : deadline) - now), undefined, { signal: timer.signal }).catch(() => undefined)]);
+      timer.abort();
+    }
+  }
+
+  /** Why every mailbox this message may use waits now, naming the one that opens first and its limit. */
+  waitReason(sendClass: string, rcpts: number, now = Date.now()): string {
+    let first: { at: number; text: string } | undefined;
+    for (const member of this.candidates(sendClass)) {
+      const who = member.mailbox ?? 'the mailbox';
+      const reasons: { at: number; text: string }[] = [
+        { at: member.pausedUntil, text: `${who} is held after Exchange Online throttled or blocked it until ${new Date(member.pausedUntil).toISOString()}` },
+        { at: member.refusedUntil, text: describeBudgetLimit(member.mailbox, member.refusedLimit ?? 'recipientsPerDay', member.refusedLimit === 'perMinute' ? member.perMinute : member.recipientsPerDay, member.refusedUntil) },
+      ];
+      const rateAt = member.rate?.nextSlotAt(now) ?? now;
+      reasons.push({ at: rateAt, text: describeBudgetLimit(member.mailbox, 'perMinute', member.perMinute, rateAt) });
+      if (member.recipientsPerDay !== undefined) {
+        const roomAt = member.recipients.roomAt(rcpts, member.recipientsPerDay, now);
+        reasons.push({ at: roomAt, text: describeBudgetLimit(member.mailbox, 'recipientsPerDay', member.recipientsPerDay, roomAt) });
+      }
+      const closed = reasons.filter((r) => r.at > now).sort((a, b) => b.at - a.at)[0] ?? (member.inFlight >= member.connections ? { at: Infinity, text: `${who} has all its ${member.connections} connections busy` } : undefined);
+      if (closed && (!first || closed.at < first.at)) first = closed;
+    }
+    return first?.text ?? 'no mailbox may send it now';
+  }
+
+  /** Waits for the budget store's last writes, then closes every submitter. */
   async close(): Promise<void> {
-    while (this.saving) await this.saving;
+    await this.options.budgetStore?.flush();
     await Promise.all(this.members.map((m) => m.submitter.close()));
   }
 
+  /** This process's recipient counts, by lowercased mailbox. */
+  private snapshot(now = Date.now()): Record<string, RollingBuckets> {
+    const counts: Record<string, RollingBuckets> = {};
+    for (const member of this.members) if (member.mailbox) counts[member.mailbox.toLowerCase()] = member.recipients.snapshot(now);
+    return counts;
+  }
+
   private openAt(member: PoolMember, rcpts: number, now: number): number {
-    let at = Math.max(member.pausedUntil, member.rate?.nextSlotAt(now) ?? now);
+    let at = Math.max(member.pausedUntil, member.refusedUntil, member.rate?.nextSlotAt(now) ?? now);
     if (member.recipientsPerDay !== undefined) {
       const roomAt = member.recipients.roomAt(rcpts, member.recipientsPerDay, now);
       if (roomAt > now && !member.budgetWarned) {
@@ -266,43 +378,40 @@ export class MailboxPool {
     const counted = member.recipientsPerDay === undefined ? 0 : rcpts;
     member.recipients.add(counted, now);
     let open = true;
-    const end = (giveBack: number) => {
+    const end = async (giveBack: number, messageToo: boolean): Promise<void> => {
       if (!open) return;
       open = false;
       member.inFlight -= 1;
       if (giveBack > 0) member.recipients.remove(giveBack, now);
-      if (counted > 0) this.save();
+      const ended = this.leaseEnded;
+      this.leaseEnded = resolvable();
+      ended.resolve();
+      const grant = lease.grant;
+      const store = this.options.budgetStore;
+      if (!grant || !store || (giveBack === 0 && !messageToo)) return;
+      await store
+        .giveBack(grant, { recipients: Math.min(giveBack, grant.recipients), message: messageToo && grant.message }, () => this.snapshot())
+        .catch((error: unknown) => this.options.logger?.warn({ mailbox: member.mailbox, err: String(error) }, 'could not give recipients back to the mailbox budget'));
     };
-    return {
+    const lease: PoolLease = {
       member,
+      counted,
+      grant: undefined,
       cancel: () => {
         if (open) member.rate?.giveBack(now);
-        end(counted);
+        return end(counted, true);
       },
-      finish: (accepted) => end(Math.max(0, counted - accepted)),
+      finish: (accepted) => end(Math.max(0, counted - accepted), false),
     };
+    return lease;
   }
+}
 
-  /** One write at a time; changes during a write are written right after it. */
-  private save(): void {
-    const store = this.options.budgetStore;
-    if (!store) return;
-    if (this.saving) {
-      this.saveAgain = true;
-      return;
-    }
-    const now = Date.now();
-    const snapshot: Record<string, RollingBuckets> = {};
-    for (const member of this.members) if (member.mailbox) snapshot[member.mailbox.toLowerCase()] = member.recipients.snapshot(now);
-    this.saving = store
-      .save(snapshot)
-      .catch((error: unknown) => this.options.logger?.warn({ err: String(error) }, 'could not save the recipient counts'))
-      .finally(() => {
-        this.saving = undefined;
-        if (this.saveAgain) {
-          this.saveAgain = false;
-          this.save();
-        }
-      });
-  }
+/** A promise with its resolve function (Promise.withResolvers, which the TypeScript lib here does not know). */
+function resolvable(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }

@@ -310,7 +310,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     this.pending.delete(id);
     const run = this.attempt(item, lease)
       .catch((error: unknown) => {
-        lease.cancel();
+        void lease.cancel();
         // The outcome could not be recorded (spool I/O): keep the message and try again later.
         this.options.logger.error({ messageId: id, err: String(error) }, 'could not record a delivery outcome');
         this.pending.set(id, { ...item, dueAt: Date.now() + (this.options.policy.scheduleMs[0] ?? 60_000), fresh: false });
@@ -332,7 +332,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           // Removed from the queue behind the worker's back (an operator): nothing left to deliver.
           this.options.logger.warn({ messageId: item.id }, 'message no longer in the queue, skipped');
-          lease.cancel();
+          void lease.cancel();
           return;
         }
         throw error;
@@ -385,14 +385,20 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     // Messages tried before keep their own schedule: they are the probes whose success releases the rest.
     const holding = state.attempts === 0 ? member.guard.holding(sendClass) : undefined;
     if (holding) {
-      lease.cancel();
+      void lease.cancel();
       await this.holdUntried(envelope, state, sendClass, holding);
+      return;
+    }
+    // The budget store's share (the spool file's is always granted: this process counts alone).
+    const refused = await this.pool.confirm(lease);
+    if (refused) {
+      this.wait(envelope, refused.retryAt, { untried: state.attempts === 0, rcpts: rcptTo.length });
       return;
     }
     // Exchange's receiving limit: an alert storm to one address waits its turn instead of bouncing.
     const recipients = this.pool.takeRecipients(rcptTo);
     if (recipients.openAt > Date.now()) {
-      lease.cancel();
+      void lease.cancel();
       logger.debug({ messageId: envelope.id, until: new Date(recipients.openAt).toISOString() }, 'a recipient got its messages per hour: waiting');
       this.wait(envelope, recipients.openAt, { untried: state.attempts === 0, rcpts: rcptTo.length });
       return;
@@ -406,7 +412,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
       throw error;
     });
     if (!body) {
-      lease.cancel();
+      void lease.cancel();
       recipients.release(rcptTo);
       logger.warn({ messageId: envelope.id }, 'message no longer in the queue, skipped');
       return;
@@ -420,7 +426,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     } finally {
       // Released before the outcome is recorded; recipients not taken go back to the budget and
       // the receiving limit.
-      lease.finish(accepted.length);
+      void lease.finish(accepted.length);
       recipients.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
       await body.close();
     }

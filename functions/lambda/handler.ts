@@ -4,19 +4,17 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { CLAIM_MARGIN_MS, DELIVERY_METRICS, DELIVERY_METRICS_NAMESPACE, FAILURE_CLASS_DIMENSION } from '../../contract/cloudResources.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { SecretUpstreamSubmitter } from '../../delivery/secretUpstreamSubmitter.ts';
 import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
 import type { DeliveryMetrics } from '../queue-delivery/deliveryMetrics.ts';
 import { handleQueueRecord } from '../queue-delivery/handleQueueRecord.ts';
 import { credentialDaysLeft } from '../queue-delivery/credentialDaysLeft.ts';
 import { readFunctionEnv } from './functionEnv.ts';
 
-// Built once per container and reused across invocations: the secret cache, the SMTP pool (one
-// authenticated connection serves the whole batch and the next ones), the AWS clients.
+// Built once per container and reused across invocations: the secret cache, the mailbox pool and
+// its SMTP connections (one authenticated connection serves the whole batch and the next ones), the AWS clients.
 const env = readFunctionEnv(process.env);
 const logger = new Logger({ serviceName: 'smarthost-delivery' });
 const metrics = new Metrics({ namespace: DELIVERY_METRICS_NAMESPACE, serviceName: 'smarthost-delivery' });
-const submitter = new SecretUpstreamSubmitter(env.secretArn, { ttlSeconds: env.secretTtlSeconds, sharedBy: env.instances });
 const processor = new BatchProcessor(EventType.SQS);
 
 const deliveryLogger: DeliveryLogger = {
@@ -69,8 +67,9 @@ const deps = createDeliveryDeps({
   queueUrl: env.queueUrl,
   deadLetterQueueUrl: env.deadLetterQueueUrl,
   ledgerTable: env.ledgerTable,
-  submitter,
-  mailbox: () => submitter.mailbox(),
+  upstream: { secretArn: env.secretArn },
+  instances: env.instances,
+  secretTtlSeconds: env.secretTtlSeconds,
   metrics: deliveryMetrics,
   logger: deliveryLogger,
   leaseMs: env.leaseMs,
@@ -100,7 +99,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     // A batch where every record waits for a retry is normal here, not a function error.
     return await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
   } finally {
-    const days = credentialDaysLeft(submitter.credentialHealth(), Date.now());
+    const days = credentialDaysLeft(deps.pools.credentialHealth(), Date.now());
     if (days !== undefined) deliveryMetrics.credentialExpiresIn(days);
     metrics.publishStoredMetrics();
   }

@@ -1,13 +1,15 @@
 import type { Readable } from 'node:stream';
 import type { QueueMessage } from '../../contract/queueMessage.ts';
 import { parseQueueMessage, QueueMessageError } from '../../contract/queueMessage.ts';
-import { MAX_VISIBILITY_SECONDS, QUEUE_HOLD_LIMIT_MS } from '../../contract/cloudResources.ts';
+import { CLAIM_MARGIN_MS, MAX_VISIBILITY_SECONDS, QUEUE_HOLD_LIMIT_MS } from '../../contract/cloudResources.ts';
 import { deliverMessage } from '../../delivery/deliverMessage.ts';
 import { logAttempt } from '../../delivery/history/logAttempt.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
 import { settleAttempt } from '../../delivery/settle/settleAttempt.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
+import type { MailboxPool, PoolLease, PoolMember, PoolWait, RecipientReservation } from '../../delivery/pool/mailboxPool.ts';
+import { RepeatedFailureGuard } from '../../delivery/repeatedFailureGuard.ts';
 import { bodyCheckFailure, type BodyStore } from './bodyStore.ts';
 import { ClaimHeartbeat } from './claimHeartbeat.ts';
 import type { DeadLetterQueue } from './deadLetters.ts';
@@ -49,9 +51,8 @@ export interface QueueRecordDeps {
   ledger: DeliveryLedger;
   bodies: BodyStore;
   deadLetters: DeadLetterQueue;
-  submitter: Submitter;
-  /** The mailbox the upstream authenticates as (operator hints, failure notices). */
-  mailbox: () => Promise<string | undefined>;
+  /** The mailboxes mail leaves through (a secret's: read again once its TTL passed); a failure fails the attempt with its reason. */
+  pool: () => Promise<MailboxPool>;
   changeVisibility: (receiptHandle: string, seconds: number) => Promise<void>;
   metrics: DeliveryMetrics;
   logger: DeliveryLogger;
@@ -126,11 +127,38 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     envelope.id,
   ).start();
 
+  // The mailbox it leaves through, chosen by its sendAs exactly as on the office box (MailboxPool).
+  const chosen = await chooseMailbox(envelope, rcptTo, deps).catch(async (error: unknown) => {
+    await heartbeat.stop();
+    await ledger.release(envelope.id, owner, { notAnAttempt: true });
+    throw error;
+  });
+  if ('wait' in chosen) {
+    // Deferred, not failed: no attempt is counted and the message comes back when the budget opens.
+    await heartbeat.stop();
+    await ledger.release(envelope.id, owner, { notAnAttempt: true });
+    const { retryAt, reason } = chosen.wait;
+    const at = retryAt === Infinity ? Date.now() + (deps.policy.scheduleMs[0] ?? 60_000) : retryAt;
+    const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil((at - Date.now()) / 1000)));
+    await deps.changeVisibility(record.receiptHandle, seconds);
+    logger.warn({ messageId: envelope.id, reason, retryInSeconds: seconds }, 'deferred: no mailbox it may use has room');
+    throw new RetryLaterError(`message ${envelope.id} deferred: ${reason}`);
+  }
+  const { submitter, lease, recipients } = chosen;
+  const member = lease?.member;
+  let sent = false;
+  const giveBack = async (accepted: readonly string[]) => {
+    recipients?.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
+    if (accepted.length === 0 && !sent) await lease?.cancel();
+    else await lease?.finish(accepted.length);
+  };
+
   let body: Readable;
   try {
     body = await bodies.open(message);
   } catch (error) {
     await heartbeat.stop();
+    await giveBack([]);
     // Nothing was submitted: the claim is no delivery attempt.
     await ledger.release(envelope.id, owner, { notAnAttempt: true });
     if ((error as Error).name === 'NoSuchKey' || error instanceof QueueMessageError) {
@@ -140,15 +168,20 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     throw new RetryLaterError(`message ${envelope.id}: body not readable yet (${(error as Error).name})`);
   }
 
-  const mailbox = await deps.mailbox().catch(() => undefined);
+  const mailbox = member?.mailbox;
   const startedAt = new Date();
   let outcome: Awaited<ReturnType<typeof deliverMessage>>;
   try {
+    sent = true;
     // The ledger's claim counts this attempt already.
-    outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox, earlierAttempts: claim.attempts - 1 }, deps.submitter, logger);
+    outcome = await deliverMessage({ envelope, rcptTo, openBody: () => body, mailbox, earlierAttempts: claim.attempts - 1 }, submitter, logger);
+  } catch (error) {
+    await giveBack([]);
+    throw error;
   } finally {
     await heartbeat.stop();
   }
+  await giveBack(outcome.accepted);
   const corrupted = bodyCheckFailure(body);
   if (corrupted && outcome.accepted.length === 0) {
     // The body broke the queue message's promise before the final dot: no delivery attempt either.
@@ -167,7 +200,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     outcome,
     policy: deps.policy,
     now: new Date(),
-    attempt: { route: 'upstream', mailbox, startedAt },
+    attempt: { route: member?.route ?? 'upstream', mailbox, startedAt },
     holdLimitMs: QUEUE_HOLD_LIMIT_MS,
   });
   const { decision, progress, event } = settled;
@@ -285,11 +318,12 @@ async function sendCloudNotices(
   });
   if (owed.length === 0) return;
   const headerSection = await deps.bodies.open(message).then(readHeaderSection, () => Buffer.alloc(0)).catch(() => Buffer.alloc(0));
-  const mailbox = await deps.mailbox().catch(() => undefined);
+  // Through the pool's first mailbox, as the office box's alerts and notices.
+  const first = (await deps.pool()).members[0] as PoolMember;
   for (const to of owed) {
     const notice = cloudFailureNotice(envelope, headerSection, {
       kind: failure.kind,
-      from: mailbox ?? deps.failureNoticeTo ?? to,
+      from: first.mailbox ?? deps.failureNoticeTo ?? to,
       to,
       reason: failure.reason,
       ...(failure.reply ? { reply: failure.reply } : {}),
@@ -306,7 +340,7 @@ async function sendCloudNotices(
     let sent: boolean;
     let detail: string;
     try {
-      await submitGeneratedMail(deps.submitter, notice.mail);
+      await submitGeneratedMail(first.submitter, notice.mail);
       logger.info({ messageId: envelope.id, kind: failure.kind, to, noticeMessageId: notice.messageId }, 'failure notice sent');
       [sent, detail] = [true, notice.messageId];
     } catch (error) {
@@ -319,4 +353,39 @@ async function sendCloudNotices(
         logger.warn({ messageId: envelope.id, to, err: (error as Error).name }, sent ? 'failure notice sent but not recorded: a redelivery of this record would send it again' : 'could not record the failed notice'),
       );
   }
+}
+
+/**
+ * How long a record waits in the function for its mailbox to open (a per-minute slot opens within
+ * a minute) before it is deferred: waiting costs less than coming back, since every receive counts
+ * towards the queue's maxReceiveCount. `smarthost worker` waits as long for a busy connection.
+ */
+export const MAILBOX_WAIT_MS = 60_000;
+
+type ChosenMailbox =
+  | { wait: PoolWait }
+  | { submitter: Submitter; lease?: PoolLease; recipients?: RecipientReservation };
+
+/** A lease on the mailbox this message may use now, waiting a little for one; or the wait, with its reason. */
+async function chooseMailbox(envelope: QueueMessage['envelope'], rcptTo: string[], deps: QueueRecordDeps): Promise<ChosenMailbox> {
+  let pool: MailboxPool;
+  try {
+    pool = await deps.pool();
+  } catch (error) {
+    // The secret cannot be read or is not valid: the attempt fails with why, as a submission would.
+    return { submitter: { submit: () => Promise.reject(error as Error), close: async () => undefined } };
+  }
+  const now = Date.now();
+  const untilDeadline = deps.claimDeadline === undefined ? Infinity : (deps.claimDeadline - CLAIM_MARGIN_MS - now) / 2;
+  // A busy connection is waited for as long as the invocation allows: the SMTP session ahead is
+  // already sending, and coming back would cost a receive.
+  const busyWaitMs = Math.max(0, untilDeadline === Infinity ? MAILBOX_WAIT_MS : untilDeadline);
+  const acquired = await pool.acquire(RepeatedFailureGuard.classOf(envelope), rcptTo.length, Math.max(0, Math.min(MAILBOX_WAIT_MS, untilDeadline)), busyWaitMs);
+  if ('retryAt' in acquired) return { wait: acquired };
+  const recipients = pool.takeRecipients(rcptTo);
+  if (recipients.openAt > Date.now()) {
+    await acquired.lease.cancel();
+    return { wait: { retryAt: recipients.openAt, reason: `a recipient reached Exchange's receiving limit (messages per hour to one address) until ${new Date(recipients.openAt).toISOString()}` } };
+  }
+  return { submitter: acquired.lease.member.submitter, lease: acquired.lease, recipients };
 }

@@ -3,7 +3,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { RetryPolicy } from '../../delivery/retryPolicy.ts';
-import { submitterForUpstream, type UpstreamSource } from '../../delivery/submitterForUpstream.ts';
+import { poolMembers } from '../../delivery/pool/poolMembers.ts';
+import type { UpstreamSource } from '../../delivery/submitterForUpstream.ts';
 import { createDeliveryDeps } from '../queue-delivery/createDeliveryDeps.ts';
 import { noMetrics } from '../queue-delivery/deliveryMetrics.ts';
 import { SqsPoller } from './sqsPoller.ts';
@@ -37,13 +38,11 @@ export async function startSqsPoller(
 ): Promise<RunningSqsPoller> {
   const region = settings.region ? { region: settings.region } : {};
   const sqs = aws.sqs ?? new SQSClient(region);
-  const { submitter, mailbox, connections } = await submitterForUpstream(settings.upstream);
   const deps = createDeliveryDeps({
     queueUrl: settings.queueUrl,
     deadLetterQueueUrl: settings.deadLetterQueueUrl,
     ledgerTable: settings.ledgerTable,
-    submitter,
-    mailbox,
+    upstream: settings.upstream,
     metrics: noMetrics,
     logger,
     leaseMs: settings.timings.lease,
@@ -62,7 +61,7 @@ export async function startSqsPoller(
     waitSeconds: Math.round(timings.pollWait / 1000),
     visibilitySeconds: Math.ceil(timings.visibilityTimeout / 1000),
     errorBackoffMs: timings.errorBackoff,
-    concurrency: connections,
+    concurrency: concurrencyOf(settings.upstream),
   });
   poller.start();
   logger.info({ queueUrl: settings.queueUrl }, 'smarthost worker polling');
@@ -70,7 +69,16 @@ export async function startSqsPoller(
     poller,
     async stop() {
       await poller.stop();
-      await submitter.close();
+      await deps.pools.close();
     },
   };
+}
+
+/** Exchange Online's concurrent connections per mailbox, used for a secret's pool (read only when the first record comes). */
+const SECRET_DEFAULT_CONNECTIONS = 3;
+
+/** Records in flight at once: every mailbox's connections (a record waits in the pool for its own mailbox's). */
+function concurrencyOf(upstream: UpstreamSource): number {
+  if ('secretArn' in upstream) return SECRET_DEFAULT_CONNECTIONS;
+  return poolMembers(upstream).reduce((sum, member) => sum + member.upstream.rateLimit.connections, 0);
 }

@@ -176,7 +176,8 @@ export class DeliveryFunction extends Construct {
       [FUNCTION_ENV.deadLetterQueueUrl]: mailQueue.deadLetterQueue.queueUrl,
       [FUNCTION_ENV.ledgerTable]: ledger.table.tableName,
       [FUNCTION_ENV.secretTtlSeconds]: String(secretTtl.toSeconds()),
-      // Each instance takes its share of the mailbox's connection and per-minute limits.
+      // Each instance opens its share of a mailbox's connections; the per-minute and per-day
+      // limits are counted for all of them in the ledger table (mailbox-budget# items).
       [FUNCTION_ENV.instances]: String(maxConcurrency),
       POWERTOOLS_SERVICE_NAME: 'smarthost-delivery',
       POWERTOOLS_METRICS_NAMESPACE: DELIVERY_METRICS_NAMESPACE,

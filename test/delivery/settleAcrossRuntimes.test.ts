@@ -17,6 +17,7 @@ import { BodyStore } from '../../functions/queue-delivery/bodyStore.ts';
 import { DeadLetterQueue } from '../../functions/queue-delivery/deadLetters.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
 import { noMetrics } from '../../functions/queue-delivery/deliveryMetrics.ts';
+import { MailboxPool } from '../../delivery/pool/mailboxPool.ts';
 import { handleQueueRecord, RetryLaterError } from '../../functions/queue-delivery/handleQueueRecord.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 
@@ -114,12 +115,12 @@ describe('the same upstream replies give the same decisions in the spool and in 
       const deadLettered: SendMessageCommand['input'][] = [];
       const visibility: number[] = [];
       const queueBody = serializeQueueMessage(inlineQueueMessage(envelope, body));
+      const cloudPool = new MailboxPool([{ mailbox: undefined, submitter: scriptedSubmitter(scenario.replies), route: 'upstream', connections: 1 }]);
       const deps = {
         ledger,
         bodies: new BodyStore({ send: async () => assert.fail('inline bodies need no S3') }),
         deadLetters: new DeadLetterQueue({ send: async (command: SendMessageCommand) => void deadLettered.push(command.input) } as never, 'http://127.0.0.1/dlq'),
-        submitter: scriptedSubmitter(scenario.replies),
-        mailbox: async () => undefined,
+        pool: async () => cloudPool,
         changeVisibility: async (_handle: string, seconds: number) => void visibility.push(seconds),
         metrics: noMetrics,
         logger: silentLogger,

@@ -7,7 +7,7 @@ import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { encodeInlineBody, QUEUE_MESSAGE_SCHEMA_VERSION, s3QueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
-import { submitterForUpstream, type ChosenSubmitter } from '../../delivery/submitterForUpstream.ts';
+import type { PoolSource } from '../../delivery/pool/poolSource.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
 import { createDeliveryDeps } from '../../functions/queue-delivery/createDeliveryDeps.ts';
 import { noMetrics } from '../../functions/queue-delivery/deliveryMetrics.ts';
@@ -50,20 +50,17 @@ describe('the function checks the body the queue message promises', () => {
   let sqs: LocalSqs;
   let s3: LocalS3;
   let dynamo: LocalDynamo;
-  let chosen: ChosenSubmitter;
-  let deps: QueueRecordDeps;
+  let deps: QueueRecordDeps & { pools: PoolSource };
   const errors: { fields: Record<string, unknown>; message: string }[] = [];
   const logger: DeliveryLogger = { debug() {}, info() {}, warn() {}, error: (fields, message) => void errors.push({ fields, message }) };
 
   before(async () => {
     [rig, sqs, s3, dynamo] = await Promise.all([startExchangeOnlineRig(), startLocalSqs({ maxReceiveCount: 10 }), startLocalS3(), startLocalDynamo()]);
-    chosen = await submitterForUpstream(upstreamConfigSchema.parse(rig.upstream()));
     deps = createDeliveryDeps({
       queueUrl: sqs.queueUrl,
       deadLetterQueueUrl: sqs.dlqUrl,
       ledgerTable: dynamo.tableName,
-      submitter: chosen.submitter,
-      mailbox: chosen.mailbox,
+      upstream: upstreamConfigSchema.parse(rig.upstream()),
       metrics: noMetrics,
       logger,
       leaseMs: 60_000,
@@ -72,7 +69,7 @@ describe('the function checks the body the queue message promises', () => {
   });
 
   after(async () => {
-    await chosen?.submitter.close();
+    await deps?.pools.close();
     await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop()]);
   });
 

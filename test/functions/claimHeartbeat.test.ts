@@ -12,6 +12,7 @@ import { BodyStore } from '../../functions/queue-delivery/bodyStore.ts';
 import { DeadLetterQueue } from '../../functions/queue-delivery/deadLetters.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
 import { noMetrics } from '../../functions/queue-delivery/deliveryMetrics.ts';
+import { MailboxPool } from '../../delivery/pool/mailboxPool.ts';
 import { ClaimLostError, handleQueueRecord, RetryLaterError, type QueueRecordDeps } from '../../functions/queue-delivery/handleQueueRecord.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
@@ -86,12 +87,12 @@ describe('holding the claim while a record is delivered', () => {
   function depsWith(submitter: Submitter) {
     const visibility: { receiptHandle: string; seconds: number; at: number }[] = [];
     const letters: SendMessageCommand['input'][] = [];
+    const pool = new MailboxPool([{ mailbox: 'relay@contoso.com', submitter, route: 'upstream', connections: 3 }]);
     const deps: QueueRecordDeps = {
       ledger,
       bodies: new BodyStore({ send: async () => assert.fail('an inline body needs no S3') }),
       deadLetters: new DeadLetterQueue({ send: async (command: SendMessageCommand) => void letters.push(command.input) } as never, 'dlq'),
-      submitter,
-      mailbox: async () => 'relay@contoso.com',
+      pool: async () => pool,
       changeVisibility: async (receiptHandle, seconds) => void visibility.push({ receiptHandle, seconds, at: Date.now() }),
       metrics: noMetrics,
       logger,

@@ -9,6 +9,7 @@ import { BodyStore } from '../../functions/queue-delivery/bodyStore.ts';
 import { DeadLetterQueue } from '../../functions/queue-delivery/deadLetters.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
 import { noMetrics } from '../../functions/queue-delivery/deliveryMetrics.ts';
+import { MailboxPool } from '../../delivery/pool/mailboxPool.ts';
 import { handleQueueRecord } from '../../functions/queue-delivery/handleQueueRecord.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 
@@ -49,8 +50,7 @@ describe('failure notice from the cloud (queue record handler)', () => {
         ledger: new DeliveryLedger(dynamo.client, dynamo.tableName),
         bodies: new BodyStore({ send: async () => assert.fail('inline bodies need no S3') }),
         deadLetters: new DeadLetterQueue({ send: async () => undefined } as never, 'http://127.0.0.1/dlq'),
-        submitter,
-        mailbox: async () => 'relay@contoso.com',
+        pool: async () => new MailboxPool([{ mailbox: 'relay@contoso.com', submitter, route: 'upstream', connections: 1 }]),
         changeVisibility: async () => undefined,
         metrics: noMetrics,
         logger,

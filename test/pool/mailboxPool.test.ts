@@ -111,7 +111,12 @@ describe('mailbox pool: recipients per 24 hours', () => {
       const first = new MailboxPool([member('a@contoso.com', { recipientsPerDay: 4 }), member('b@contoso.com', { recipientsPerDay: 4 })], { budgetStore: recipientBudgetFile(dir) });
       await first.load();
       const now = Date.now();
-      for (let i = 0; i < 2; i++) leaseOf(first.choose('a@contoso.com', 2, true, now)).finish(2);
+      for (let i = 0; i < 2; i++) {
+        // The delivery loop asks the store for each lease (confirm); the spool file's always grants.
+        const lease = leaseOf(first.choose('a@contoso.com', 2, true, now));
+        assert.equal(await first.confirm(lease, now), undefined);
+        await lease.finish(2);
+      }
       await first.close();
       const saved = JSON.parse(await readFile(join(dir, RECIPIENT_BUDGET_FILE), 'utf8')) as { version: number; mailboxes: Record<string, [number, number][]> };
       assert.equal(saved.version, 1);
@@ -168,5 +173,52 @@ describe("mailbox pool: Exchange's receiving limit per recipient", () => {
     first.release(['ops@contoso.com']);
     assert.equal(pool.takeRecipients(['ops@contoso.com'], T0).openAt, T0);
     assert.ok(pool.takeRecipients(['ops@contoso.com'], T0).openAt > T0, 'a second release gives nothing more back');
+  });
+});
+
+describe('mailbox pool: acquire, for a runtime that does not schedule (the cloud)', () => {
+  test('waits for a busy connection to free, and past its wait names what holds the mail', async () => {
+    const pool = new MailboxPool([member('a@contoso.com', { connections: 1 })]);
+    const first = await pool.acquire('ups@contoso.com', 1, 0);
+    assert.ok('lease' in first);
+    const none = await pool.acquire('ups@contoso.com', 1, 20);
+    assert.deepEqual(none, { retryAt: Infinity, reason: 'a@contoso.com has all its 1 connections busy' });
+    const waiting = pool.acquire('ups@contoso.com', 1, 5_000);
+    setTimeout(() => void first.lease.finish(1), 50);
+    const second = await waiting;
+    assert.ok('lease' in second && second.lease.member.mailbox === 'a@contoso.com');
+  });
+
+  test('a mailbox at its recipients per 24 hours is named with its limit and when it opens', async () => {
+    const pool = new MailboxPool([member('a@contoso.com', { recipientsPerDay: 2, sendAs: ['fax@contoso.com'] }), member('b@contoso.com')]);
+    const taken = await pool.acquire('fax@contoso.com', 2, 0);
+    assert.ok('lease' in taken);
+    await taken.lease.finish(2);
+    const wait = await pool.acquire('fax@contoso.com', 1, 1_000);
+    assert.ok('retryAt' in wait);
+    assert.equal(wait.reason, `a@contoso.com reached its 2 recipients per 24 hours until ${new Date(wait.retryAt).toISOString()}`);
+    assert.ok(wait.retryAt > Date.now() + RECIPIENT_BUDGET_WINDOW_MS - BUCKET_MS);
+  });
+
+  test('a store that refuses a take: the lease is given back and the mailbox left alone until the store says', async () => {
+    const refusedAt = Date.now() + 3_600_000;
+    let takes = 0;
+    const pool = new MailboxPool([member('a@contoso.com', { recipientsPerDay: 10, connections: 1 })], {
+      budgetStore: {
+        load: async () => ({}),
+        take: async () => {
+          takes += 1;
+          return { refused: { limit: 'recipientsPerDay', retryAt: refusedAt } };
+        },
+        giveBack: async () => assert.fail('nothing was granted'),
+        flush: async () => undefined,
+      },
+    });
+    const wait = await pool.acquire('ups@contoso.com', 1, 0);
+    assert.deepEqual(wait, { retryAt: refusedAt, reason: `a@contoso.com reached its 10 recipients per 24 hours until ${new Date(refusedAt).toISOString()}` });
+    assert.equal(pool.members[0]?.inFlight, 0, 'the connection was given back');
+    assert.equal(pool.members[0]?.recipients.total(), 0, 'and the recipients');
+    assert.ok('retryAt' in (await pool.acquire('ups@contoso.com', 1, 0)));
+    assert.equal(takes, 1, 'not asked again before its time');
   });
 });
