@@ -7,13 +7,17 @@
 #                 executable links against (Debian's libc6, libgcc-s1, libstdc++6), /etc/passwd
 #                 with user nonroot (65532), /tmp; no shell, no package manager
 # The build stage's `npm ci` and `npm pack` still need the npm registry (the build runs with
-# --network host). Only the machine's own architecture: the multi-arch build is buildx's.
-#   sudo scripts/container/buildImage.sh [TAG]        (default smarthost:local; needs root for debootstrap)
+# --network host).
+#   sudo scripts/container/buildImage.sh [ARCH [TAG]]
+# ARCH amd64 or arm64 (default: this machine's), TAG default smarthost:local-ARCH; root for
+# debootstrap and chroot. Another architecture needs qemu-user-static registered with binfmt_misc
+# (flag F, as Debian's binfmt-support does), as buildx does: its build stage runs emulated. One
+# architecture per run: joining them in one manifest list is buildx's job, not the legacy builder's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TAG=${1:-smarthost:local}
-ARCH=$(dpkg --print-architecture)
+ARCH=${1:-$(dpkg --print-architecture)}
+TAG=${2:-smarthost:local-$ARCH}
 case "$ARCH" in
   amd64) NODE_ARCH=x64 ;;
   arm64) NODE_ARCH=arm64 ;;
@@ -30,7 +34,7 @@ RUNTIME_IMAGE=smarthost-local/cc-debian12:nonroot-$ARCH
 mkdir -p "$CACHE"
 if [ ! -x "$ROOTFS/bin/sh" ]; then
   rm -rf "$ROOTFS.tmp"
-  debootstrap --variant=minbase bookworm "$ROOTFS.tmp" "$MIRROR" >"$CACHE/debootstrap-$ARCH.log"
+  debootstrap --variant=minbase --arch="$ARCH" bookworm "$ROOTFS.tmp" "$MIRROR" >"$CACHE/debootstrap-$ARCH.log"
   mv "$ROOTFS.tmp" "$ROOTFS"
 fi
 
@@ -56,7 +60,7 @@ if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   build_env=(--change 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/build-extra-ca.crt')
 fi
 tar -c -C "$build" . \
-  | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "${build_env[@]}" --change 'CMD ["/bin/bash"]' - "$BUILD_IMAGE" >/dev/null
+  | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "${build_env[@]}" --change 'CMD ["/bin/bash"]' --platform "linux/$ARCH" - "$BUILD_IMAGE" >/dev/null
 
 # Runtime stand-in: the files of the packages distroless/cc installs for C and C++ programs.
 runtime="$stage/runtime"
@@ -75,10 +79,10 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexi
 printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' >"$runtime/etc/group"
 printf 'hosts: files dns\n' >"$runtime/etc/nsswitch.conf"
 tar -c -C "$runtime" . \
-  | docker import --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$RUNTIME_IMAGE" >/dev/null
+  | docker import --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --platform "linux/$ARCH" - "$RUNTIME_IMAGE" >/dev/null
 
 # The legacy builder: Debian's docker.io has no buildx, and it ignores nothing the Dockerfile needs.
-DOCKER_BUILDKIT=0 docker build --network host \
+DOCKER_BUILDKIT=0 docker build --network host --platform "linux/$ARCH" \
   --build-arg "BUILD_IMAGE=$BUILD_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" \
   -t "$TAG" "$ROOT"
-echo "built $TAG from $BUILD_IMAGE and $RUNTIME_IMAGE: $(docker image inspect -f '{{.Size}}' "$TAG") bytes"
+echo "built $TAG ($(docker image inspect -f '{{.Os}}/{{.Architecture}}' "$TAG")) from $BUILD_IMAGE and $RUNTIME_IMAGE: $(docker image inspect -f '{{.Size}}' "$TAG") bytes"
