@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the container image from the repository's Dockerfile where no registry can be reached:
 # the Dockerfile's two base images are replaced by local stand-ins made from Debian 12 (bookworm)
-# with debootstrap and `docker import`:
+# with debootstrap and `docker load`:
 #   BUILD_IMAGE   for node:24-bookworm-slim: Debian minbase + the pinned Node.js 24 + npm
 #   RUNTIME_IMAGE for gcr.io/distroless/cc-debian12:nonroot: only the C and C++ runtime the
 #                 executable links against (Debian's libc6, libgcc-s1, libstdc++6), /etc/passwd
@@ -40,6 +40,22 @@ fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+PLATFORM_JSON="\"os\":\"linux\",\"architecture\":\"$ARCH\""
+if [ "$ARCH" = arm64 ]; then PLATFORM_JSON+=',"variant":"v8"'; fi
+
+# Loads folder $1 as image $2 with the image config $3 (JSON members: Env, User, ...). Not
+# `docker import`, which labels every image with the daemon's own architecture.
+load_image() {
+  local archive="$stage/image-archive"
+  rm -rf "$archive" && mkdir -p "$archive/layer"
+  tar -c --numeric-owner -C "$1" . >"$archive/layer/layer.tar"
+  local diff_id
+  diff_id=$(sha256sum "$archive/layer/layer.tar" | cut -d' ' -f1)
+  printf '{%s,"config":{%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"scripts/container/buildImage.sh"}]}' \
+    "$PLATFORM_JSON" "$3" "$diff_id" >"$archive/config.json"
+  printf '[{"Config":"config.json","RepoTags":["%s"],"Layers":["layer/layer.tar"]}]' "$2" >"$archive/manifest.json"
+  tar -c -C "$archive" manifest.json config.json layer/layer.tar | docker load >/dev/null
+}
 
 # Build stand-in: the whole minbase plus Node.js and npm in /usr/local, as the node image has them.
 build="$stage/build"
@@ -52,23 +68,24 @@ tar -xzf "$stage"/npm-*.tgz -C "$build/usr/local/lib/node_modules"
 mv "$build/usr/local/lib/node_modules/package" "$build/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$build/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$build/usr/local/bin/npx"
-build_env=()
+build_env='"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # A machine whose way out re-signs TLS (NODE_EXTRA_CA_CERTS names that CA) needs it for npm in the
 # build stage too. Only the build stand-in gets it; the image is made from the runtime stand-in.
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   cp "$NODE_EXTRA_CA_CERTS" "$build/usr/local/share/build-extra-ca.crt"
-  build_env=(--change 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/build-extra-ca.crt')
+  build_env+=',"NODE_EXTRA_CA_CERTS=/usr/local/share/build-extra-ca.crt"'
 fi
-tar -c -C "$build" . \
-  | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "${build_env[@]}" --change 'CMD ["/bin/bash"]' --platform "linux/$ARCH" - "$BUILD_IMAGE" >/dev/null
+load_image "$build" "$BUILD_IMAGE" "\"Env\":[$build_env],\"Cmd\":[\"/bin/bash\"]"
 
 # Runtime stand-in: the files of the packages distroless/cc installs for C and C++ programs.
 runtime="$stage/runtime"
 mkdir -p "$runtime/etc" "$runtime/tmp" "$runtime/home/nonroot"
 chmod 1777 "$runtime/tmp"
 chown 65532:65532 "$runtime/home/nonroot"
-# Debian 12 has merged /usr: /lib and /lib64 are links into /usr, and each file goes where it really is.
-cp -a "$ROOTFS/lib" "$ROOTFS/lib64" "$runtime/"
+# Debian 12 has merged /usr: /lib (and /lib64) are links into /usr, and each file goes where it really is.
+for link in lib lib64; do
+  if [ -L "$ROOTFS/$link" ]; then cp -a "$ROOTFS/$link" "$runtime/"; fi   # arm64 has no /lib64
+done
 chroot "$ROOTFS" dpkg -L libc6 libgcc-s1 libstdc++6 | grep -v -E '^/usr/share/(doc|lintian|man|locale)/' | sort -u | while read -r file; do
   [ -d "$ROOTFS$file" ] && continue
   dir=$(realpath "$ROOTFS$(dirname "$file")")
@@ -78,8 +95,7 @@ cp -a "$ROOTFS/usr/lib/os-release" "$runtime/etc/os-release"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$runtime/etc/passwd"
 printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' >"$runtime/etc/group"
 printf 'hosts: files dns\n' >"$runtime/etc/nsswitch.conf"
-tar -c -C "$runtime" . \
-  | docker import --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --platform "linux/$ARCH" - "$RUNTIME_IMAGE" >/dev/null
+load_image "$runtime" "$RUNTIME_IMAGE" '"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"User":"65532:65532","WorkingDir":"/home/nonroot"'
 
 # The legacy builder: Debian's docker.io has no buildx, and it ignores nothing the Dockerfile needs.
 DOCKER_BUILDKIT=0 docker build --network host --platform "linux/$ARCH" \
