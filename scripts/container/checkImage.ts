@@ -81,7 +81,7 @@ async function startContainer(suffix: string, configFile: string): Promise<strin
   containers.push(name);
   await docker(
     'run', '-d', '--name', name, '--network', 'host',
-    '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true',
+    '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges=true',
     // The image's HEALTHCHECK command, asked every second instead of every 30 s.
     '--health-interval', '1s',
     '-v', `${configFile}:/etc/smarthost/smarthost.yaml:ro`,
