@@ -10,19 +10,25 @@
 # --network host).
 #   sudo scripts/container/buildImage.sh [ARCH [TAG]]
 # ARCH amd64 or arm64 (default: this machine's), TAG default smarthost:local-ARCH; root for
-# debootstrap and chroot. Another architecture needs qemu-user-static registered with binfmt_misc
-# (flag F, as Debian's binfmt-support does), as buildx does: its build stage runs emulated. One
-# architecture per run: joining them in one manifest list is buildx's job, not the legacy builder's.
+# debootstrap and chroot. Another architecture runs emulated, as under buildx: `apt install
+# qemu-user-static binfmt-support` registers qemu with binfmt_misc (flag F, so it works inside
+# containers); where /proc/sys/fs/binfmt_misc is empty, `mount -t binfmt_misc binfmt_misc
+# /proc/sys/fs/binfmt_misc` first. One architecture per run: joining them in one manifest list is
+# buildx's job, not the legacy builder's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ARCH=${1:-$(dpkg --print-architecture)}
 TAG=${2:-smarthost:local-$ARCH}
 case "$ARCH" in
-  amd64) NODE_ARCH=x64 ;;
-  arm64) NODE_ARCH=arm64 ;;
+  amd64) NODE_ARCH=x64 QEMU_CPU=x86_64 ;;
+  arm64) NODE_ARCH=arm64 QEMU_CPU=aarch64 ;;
   *) echo "unsupported architecture $ARCH (amd64 or arm64)" >&2; exit 1 ;;
 esac
+if [ "$ARCH" != "$(dpkg --print-architecture)" ] && ! grep -qs '^enabled' "/proc/sys/fs/binfmt_misc/qemu-$QEMU_CPU"; then
+  echo "$ARCH programs cannot run here: install qemu-user-static and binfmt-support (and mount binfmt_misc)" >&2
+  exit 1
+fi
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The npm the build stage runs, as node:24's image has one; any npm 11 runs `npm ci` on this lockfile.
 NPM_VERSION=11.21.3
