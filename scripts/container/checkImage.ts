@@ -25,6 +25,8 @@ import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 const run = promisify(execFile);
 const TAG = process.argv[2] ?? `smarthost:local-${process.arch === 'x64' ? 'amd64' : process.arch}`;
 const NAME = `smarthost-check-${process.pid}`;
+/** Each wait: generous, as an image of another architecture runs under qemu-user, several times slower. */
+const WAIT_MS = 60_000;
 /** The user the Dockerfile names (distroless's nonroot). */
 const IMAGE_USER = 65532;
 
@@ -98,7 +100,7 @@ async function waitForLog(name: string, text: string): Promise<string> {
     const { stdout, stderr } = await run('docker', ['logs', name]);
     logs = stdout + stderr;
     return logs.includes(text);
-  }, 30_000, `"${text}" in the logs of ${name}`, 250);
+  }, WAIT_MS, `"${text}" in the logs of ${name}`, 250);
   return logs;
 }
 
@@ -147,7 +149,7 @@ try {
   const mountpoint = await docker('volume', 'inspect', '-f', '{{.Mountpoint}}', volume);
   // The first attempt's state, written next to the message once the upstream refused the connection.
   const stateFile = join(mountpoint, 'spool', 'queue', `${id}.state.json`);
-  await pollUntil(() => stat(stateFile).then(() => true, () => false), 30_000, `${stateFile} after the first attempt`, 250);
+  await pollUntil(() => stat(stateFile).then(() => true, () => false), WAIT_MS, `${stateFile} after the first attempt`, 250);
   const { lastError } = JSON.parse(await readFile(stateFile, 'utf8')) as { lastError: string };
   const queued = await readdir(join(mountpoint, 'spool', 'queue'));
   assert.ok(queued.includes(`${id}.msg`), `spool/queue on the volume holds ${queued.join(', ')}`);
@@ -157,22 +159,22 @@ try {
 
   // 2. A new container on the same volume delivers it, and what is sent to it.
   const b = await startContainer('b', configB);
-  const [kept] = await rig.exo.waitForMessages(1, 30_000);
+  const [kept] = await rig.exo.waitForMessages(1, WAIT_MS);
   assert.deepEqual([kept!.mailFrom, kept!.rcptTo, kept!.auth.method, kept!.auth.user], ['scanner@contoso.com', ['you@contoso.com'], 'XOAUTH2', 'relay@contoso.com']);
   assert.match(kept!.raw.toString('latin1'), /^Subject: kept on the volume$/m);
   const secondReply = await send(smtpPort, 'sent to the new container');
   assert.match(secondReply, /^250 2\.0\.0 Ok: queued as /);
-  const both = await rig.exo.waitForMessages(2, 30_000);
+  const both = await rig.exo.waitForMessages(2, WAIT_MS);
   assert.match(both[1]!.raw.toString('latin1'), /^Subject: sent to the new container$/m);
   ok(`container B: delivered A's message and "${secondReply}" to the fake Exchange Online (XOAUTH2 as relay@contoso.com, secret from SMARTHOST_CLIENT_SECRET)`);
 
   // 3. Healthy by its own HEALTHCHECK; not root; files on the volume are the image user's.
-  await pollUntil(async () => (await docker('inspect', '-f', '{{.State.Health.Status}}', b)) === 'healthy', 30_000, `${b} healthy`, 250);
+  await pollUntil(async () => (await docker('inspect', '-f', '{{.State.Health.Status}}', b)) === 'healthy', WAIT_MS, `${b} healthy`, 250);
   const health = JSON.parse(await docker('inspect', '-f', '{{json .State.Health}}', b)) as { Log: { ExitCode: number; Output: string }[] };
-  const last = health.Log.at(-1)!;
-  assert.equal(last.ExitCode, 0);
-  assert.equal(last.Output.trim(), `healthy: http://127.0.0.1:${statusPort}/readyz answered 200 ready`);
-  ok(`container B healthy: "${last.Output.trim()}"`);
+  // Docker stays healthy through fewer than --retries failed probes: the passing one is what counts.
+  const passed = health.Log.filter((probe) => probe.ExitCode === 0).at(-1);
+  assert.equal(passed?.Output.trim(), `healthy: http://127.0.0.1:${statusPort}/readyz answered 200 ready`);
+  ok(`container B healthy: "${passed.Output.trim()}"`);
   const pid = await docker('inspect', '-f', '{{.State.Pid}}', b);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const ids = (field: string) => /^(\w+):\s+(\d+)\s+(\d+)/m.exec(status.split('\n').find((line) => line.startsWith(`${field}:`)) ?? '')?.slice(2, 4);
