@@ -6,7 +6,7 @@
 // The blob carries V8's code cache, which V8 rejects on another CPU, so each blob is made by its
 // own architecture's Node.js: arm64 on an x64 machine under qemu-user (qemu-aarch64-static).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -19,11 +19,23 @@ const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** Fixed by Node.js: the fuse postject flips so the binary looks for its blob. */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
+/**
+ * Where qemu-user finds the arm64 C and C++ runtime the arm64 Node.js links against: QEMU_LD_PREFIX
+ * when set, else Debian's cross libraries (apt install libc6-arm64-cross libstdc++6-arm64-cross),
+ * else the arm64 Debian root scripts/container/buildImage.sh arm64 leaves in .cache/container/.
+ */
+function arm64Root() {
+  const candidates = [process.env.QEMU_LD_PREFIX, '/usr/aarch64-linux-gnu', path.join(ROOT, '.cache', 'container', 'bookworm-arm64')];
+  const root = candidates.find((dir) => dir && existsSync(path.join(dir, 'lib', 'ld-linux-aarch64.so.1')));
+  if (!root) throw new Error('no arm64 runtime for qemu-user: apt install libc6-arm64-cross libstdc++6-arm64-cross, or set QEMU_LD_PREFIX to an arm64 root');
+  return root;
+}
+
 /** Runs the target's Node.js here: directly on its own CPU, through qemu-user on another. */
 function nodeCommand(arch) {
   const node = nodeBinary(arch);
   if (arch === process.arch) return [node];
-  if (arch === 'arm64') return ['qemu-aarch64-static', node];
+  if (arch === 'arm64') return ['qemu-aarch64-static', '-L', arm64Root(), node];
   throw new Error(`cannot run the ${arch} Node.js on ${process.arch} to make its code cache`);
 }
 
