@@ -1,9 +1,10 @@
-# syntax=docker/dockerfile:1
 # The relay as a container: the single executable (npm run release) on a distroless base with the
 # C and C++ runtime it links against, as a non-root user. Multi-arch:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t smarthost .
 # Each platform's build stage runs on that platform (emulated where needed), so the executable
-# carries V8's code cache for its own CPU. BUILD_IMAGE and RUNTIME_IMAGE may name local stand-ins.
+# carries V8's code cache for its own CPU. BUILD_IMAGE and RUNTIME_IMAGE may name local stand-ins
+# (scripts/container/buildImage.sh makes them with debootstrap where no registry is reachable).
+# No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub, and nothing here needs it.
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
@@ -26,7 +27,8 @@ ENV MALLOC_ARENA_MAX=2
 # Spool and outbox: mail accepted with a 250 lives here until delivered.
 VOLUME ["/var/lib/smarthost"]
 EXPOSE 2525
-# Connects to the SMTP port and reads the greeting (exit 0 on 220).
+# `smarthost healthcheck` asks the status listener's /readyz (the built-in config has one on
+# loopback); a config without a status block is probed by reading the SMTP greeting instead.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 CMD ["/usr/bin/smarthost", "healthcheck"]
 ENTRYPOINT ["/usr/bin/smarthost"]
 CMD ["start"]

@@ -42,8 +42,8 @@ Commands:
                  case; options combine) and say what became of each
   failed         cloud mode: list the dead-letter queue with each message's reason
   redrive        cloud mode: move the dead-letter queue back to the mail queue
-  healthcheck    connect to the relay's SMTP port and read its greeting (exit 0 healthy, 1 not);
-                 the container image's HEALTHCHECK
+  healthcheck    ask the status listener's /readyz, or without a status block read the SMTP
+                 greeting (exit 0 healthy, 1 not); the container image's HEALTHCHECK
 
 Options:
   --config FILE  configuration file (default: the first of ${defaultConfigFiles().map((file) => (isAbsolute(file) ? file : `./${file}`)).join(', ')}
@@ -156,7 +156,7 @@ async function run(config: AgentConfig): Promise<number> {
 async function healthcheck(config: AgentConfig): Promise<number> {
   const result = await checkHealth(config);
   if (result.healthy) {
-    process.stdout.write(`healthy: ${result.greeting}\n`);
+    process.stdout.write(`healthy: ${result.answer}\n`);
     return 0;
   }
   process.stderr.write(`unhealthy: ${result.reason}\n`);
