@@ -20,6 +20,11 @@ export interface MailboxBudgetStore {
   giveBack(grant: BudgetGrant, unused: { recipients: number; message: boolean }, counts: () => Record<string, RollingBuckets>): Promise<void>;
   /** Writes still under way finish (shutdown). */
   flush(): Promise<void>;
+  /**
+   * Exchange Online throttled or blocked the mailbox: every process's takes are refused until
+   * `until` (a shared store). Absent in a store of one process, whose pool's own pause is the whole truth.
+   */
+  pause?(mailbox: string, until: number): Promise<void>;
 }
 
 export interface BudgetTake {
@@ -43,13 +48,14 @@ export interface BudgetGrant {
   message: boolean;
 }
 
-/** Which of Exchange's limits a refused take would have passed. */
-export type BudgetLimit = 'recipientsPerDay' | 'perMinute';
+/** Which of Exchange's limits a refused take would have passed, or `paused`: another process was throttled on the mailbox. */
+export type BudgetLimit = 'recipientsPerDay' | 'perMinute' | 'paused';
 
 export type BudgetAnswer = { granted: BudgetGrant } | { refused: { limit: BudgetLimit; retryAt: number } };
 
 /** Why a mailbox waits, in words (logs, the retry's reason, the history): names the mailbox and the limit. */
 export function describeBudgetLimit(mailbox: string | undefined, limit: BudgetLimit, value: number | undefined, retryAt: number): string {
+  if (limit === 'paused') return `${mailbox ?? 'the mailbox'} is held after Exchange Online throttled or blocked it until ${new Date(retryAt).toISOString()}`;
   const what = limit === 'recipientsPerDay' ? 'recipients per 24 hours' : 'messages per minute';
   return `${mailbox ?? 'the mailbox'} reached its ${value === undefined ? '' : `${value} `}${what} until ${new Date(retryAt).toISOString()}`;
 }

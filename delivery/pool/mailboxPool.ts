@@ -202,9 +202,14 @@ export class MailboxPool {
     return until > now ? until : 0;
   }
 
-  /** Nothing is started on this mailbox for `ms`. */
+  /** Nothing is started on this mailbox for `ms`, here and, with a shared budget store, in every process using it. */
   pause(member: PoolMember, ms: number, now = Date.now()): void {
     member.pausedUntil = Math.max(member.pausedUntil, now + ms);
+    if (member.mailbox) {
+      this.options.budgetStore?.pause?.(member.mailbox.toLowerCase(), member.pausedUntil).catch((error: unknown) =>
+        this.options.logger?.warn({ mailbox: member.mailbox, err: String(error) }, 'could not tell the other instances that the mailbox is paused'),
+      );
+    }
   }
 
   /**
@@ -281,6 +286,11 @@ export class MailboxPool {
     await lease.cancel();
     // Never in the past: choose() must not pick it again at once.
     const until = Math.max(retryAt, now + 1);
+    if (limit === 'paused') {
+      // Another instance was throttled on it: this one holds it as if it had been.
+      member.pausedUntil = Math.max(member.pausedUntil, until);
+      return { retryAt: member.pausedUntil, reason: describeBudgetLimit(member.mailbox, limit, undefined, member.pausedUntil) };
+    }
     if (until >= member.refusedUntil) {
       member.refusedUntil = until;
       member.refusedLimit = limit;

@@ -19,6 +19,7 @@ import { cloudFailureNotice, cloudNoticeAddresses } from './failureNotice.ts';
 import { readHeaderSection } from '../../delivery/notices/originalHeaders.ts';
 import { submitGeneratedMail } from '../../delivery/notices/submitGeneratedMail.ts';
 import type { NoticeKind } from '../../delivery/notices/buildFailureNotice.ts';
+import { MAILBOX_BLOCK_MS } from '../../delivery/classifyReply.ts';
 
 /** The message goes back to the queue; its visibility timeout already says when it comes back. */
 export class RetryLaterError extends Error {
@@ -213,6 +214,12 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     throw new ClaimLostError(envelope.id);
   }
   logAttempt(logger, settled, 'dead-letter queue');
+  if (member && (event.mailboxBlocked || event.throttled)) {
+    // Only this mailbox waits, in every instance (the shared budget store carries the pause), as on the office box.
+    const pauseMs = event.mailboxBlocked ? MAILBOX_BLOCK_MS : (deps.policy.scheduleMs[0] ?? 60_000);
+    (await deps.pool()).pause(member, pauseMs);
+    logger.warn({ messageId: envelope.id, mailbox: member.mailbox, pauseMs, mailboxBlocked: event.mailboxBlocked === true }, event.mailboxBlocked ? 'Exchange Online blocked the mailbox, holding its deliveries' : 'upstream is throttling the mailbox, holding its deliveries');
+  }
 
   if (decision.action === 'done' && progress.refused.length === 0) {
     await ledger.markDone(envelope.id);

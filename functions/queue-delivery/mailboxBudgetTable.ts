@@ -15,6 +15,8 @@ const MINUTES_KEPT = 60;
 
 /** The recipients of the hour counts not yet removed: a take's condition reads it. */
 const TOTAL = 'total';
+/** Epoch ms until which every take is refused: an instance was throttled or blocked on the mailbox. */
+const PAUSED_UNTIL = 'pausedUntil';
 const hourName = (start: number) => `h${start}`;
 const minuteName = (start: number) => `m${start}`;
 
@@ -76,6 +78,8 @@ export class MailboxBudgetTable implements MailboxBudgetStore {
     // Refused: read what stands in the way, and when it clears.
     const { Item } = await this.dynamo.send(new GetItemCommand({ TableName: this.table, Key: this.key(request.mailbox), ConsistentRead: true }));
     const counts = countsOf(Item);
+    const pausedUntil = Number(Item?.[PAUSED_UNTIL]?.N ?? 0);
+    if (pausedUntil > now) return { refused: { limit: 'paused', retryAt: pausedUntil } };
     const minute = now - (now % MINUTE_MS);
     if (request.perMinute !== undefined && (counts.minutes.get(minute) ?? 0) >= request.perMinute) {
       return { refused: { limit: 'perMinute', retryAt: minute + MINUTE_MS } };
@@ -137,6 +141,26 @@ export class MailboxBudgetTable implements MailboxBudgetStore {
     );
   }
 
+  /** Keeps the later of two pauses: conditional on the one stored ending sooner. */
+  async pause(mailbox: string, until: number): Promise<void> {
+    await this.track(
+      this.dynamo
+        .send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: this.key(mailbox),
+            UpdateExpression: 'SET #p = :until, #ttl = if_not_exists(#ttl, :ttl)',
+            ConditionExpression: 'attribute_not_exists(#p) OR #p < :until',
+            ExpressionAttributeNames: { '#p': PAUSED_UNTIL, '#ttl': LEDGER_TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':until': { N: String(until) }, ':ttl': { N: String(Math.floor((until + this.windowMs) / 1000)) } },
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }),
+    );
+  }
+
   async flush(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
@@ -158,10 +182,11 @@ export class MailboxBudgetTable implements MailboxBudgetStore {
    */
   private takeUpdate(request: BudgetTake, recipients: number, drop: { expired: [number, number][]; sum: number }): ConstructorParameters<typeof UpdateItemCommand>[0] {
     const { now } = request;
-    const names: Record<string, string> = { '#ttl': LEDGER_TTL_ATTRIBUTE };
-    const values: Record<string, AttributeValue> = { ':ttl': { N: String(Math.floor((now + this.windowMs + 2 * BUDGET_HOUR_MS) / 1000)) } };
+    const names: Record<string, string> = { '#ttl': LEDGER_TTL_ATTRIBUTE, '#p': PAUSED_UNTIL };
+    const values: Record<string, AttributeValue> = { ':ttl': { N: String(Math.floor((now + this.windowMs + 2 * BUDGET_HOUR_MS) / 1000)) }, ':now': { N: String(now) } };
     const adds: string[] = [];
-    const conditions: string[] = [];
+    // Not while another instance holds the mailbox after Exchange throttled it.
+    const conditions: string[] = ['(attribute_not_exists(#p) OR #p <= :now)'];
     if (recipients > 0 && request.recipientsPerDay !== undefined) {
       Object.assign(names, { '#total': TOTAL, '#h': hourName(now - (now % BUDGET_HOUR_MS)) });
       values[':rcpts'] = { N: String(recipients) };

@@ -139,4 +139,23 @@ describe('mailbox budget in the ledger table', () => {
     await a.lease.finish(2);
     await c.lease.finish(1);
   });
+
+  test('a mailbox one instance was throttled on is held in the others until the pause ends; a shorter pause does not cut it short', async () => {
+    const now = Date.now();
+    const pool = (store: MailboxBudgetTable) => new MailboxPool([{ mailbox: 'paused@contoso.com', submitter: noSubmitter, route: 'test', connections: 5, perMinute: 1000 }], { budgetStore: store });
+    const throttled = pool(table);
+    const elsewhere = pool(other);
+    throttled.pause(throttled.members[0]!, 60_000, now);
+    await table.flush();
+    await other.pause('paused@contoso.com', now + 1_000);
+    const waited = await elsewhere.acquire('scanner@contoso.com', 1, 0);
+    assert.ok('retryAt' in waited, 'held in the other instance');
+    assert.equal(waited.retryAt, now + 60_000);
+    assert.equal(waited.reason, `paused@contoso.com is held after Exchange Online throttled or blocked it until ${new Date(now + 60_000).toISOString()}`);
+    // The pause is the instance's own now: it does not ask the table again before it ends.
+    assert.equal(elsewhere.members[0]?.pausedUntil, now + 60_000);
+    // Once it has ended, a take passes.
+    const later = await other.take(takeOf('paused@contoso.com', { perMinute: 1000, now: now + 60_001 }));
+    assert.ok('granted' in later);
+  });
 });
