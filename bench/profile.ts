@@ -1,7 +1,8 @@
 /**
  * Where the agent's CPU goes during one intake row: `node --import tsx bench/profile.ts [size KiB]
- * [connections] [seconds]` (defaults 1, 10, 8). Starts the bundled agent under V8's sampling
- * profiler (delivering at 30 a minute to the fake upstream, as in the benchmark's intake rows),
+ * [connections] [seconds] [perMinute]` (defaults 1, 10, 8, 30). Starts the bundled agent under V8's
+ * sampling profiler (delivering at 30 a minute to the fake upstream, as in the office rows; a large
+ * perMinute profiles the equal-work rows, delivery included),
  * sends the load, stops the agent and prints the functions with the most self time, plus totals
  * per package. The .cpuprofile stays in the printed folder for Chrome DevTools.
  */
@@ -25,12 +26,12 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const [sizeKiB = 1, connections = 10, seconds = 8] = process.argv.slice(2).map(Number);
+const [sizeKiB = 1, connections = 10, seconds = 8, perMinute = 30] = process.argv.slice(2).map(Number);
 const profileDir = await mkdtemp(join(tmpdir(), 'smarthost-profile-'));
 const upstream = await startFakeUpstream();
 try {
   const agent = await startAgent({
-    upstream: { ...upstream.upstream, rateLimit: { perMinute: 30, connections: 3 } },
+    upstream: { ...upstream.upstream, rateLimit: { perMinute, connections: 3, recipientsPerDay: 1_000_000_000, perRecipientPerHour: 1_000_000_000 } },
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   });
   const before = await cpuTimes(agent.pid);
