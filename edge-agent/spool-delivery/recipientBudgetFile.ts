@@ -12,11 +12,18 @@ interface BudgetFile {
 }
 
 /**
+ * The counts are written at most this often: every delivery changes them, and an fsync'd rewrite
+ * per message would double the delivery's disk flushes. A crash loses at most these seconds of
+ * counts: a few recipients Exchange may then refuse near the daily limit, never mail.
+ */
+export const BUDGET_SAVE_INTERVAL_MS = 5_000;
+
+/**
  * The office box's MailboxBudgetStore: one process delivers, so the pool's own counts are the whole
  * truth and every take is granted; this keeps them across restarts, so a restart does not hand a
  * mailbox a fresh 10,000 recipients. Messages per minute are not kept (a restart loses at most a
- * minute of them). Written in the background, one write at a time (changes during a write are
- * written right after it), whole to a temporary file, fsync'd and renamed over the old one: a
+ * minute of them). Written in the background, one write at a time and at most one every
+ * BUDGET_SAVE_INTERVAL_MS (the latest counts; flush() writes what waits), whole to a temporary file, fsync'd and renamed over the old one: a
  * crash leaves the old counts or the new, never half a file. An unreadable file counts as empty
  * (logged by the pool's warning), since the counts only protect against Exchange's refusal.
  */
@@ -25,6 +32,8 @@ export function recipientBudgetFile(spoolDir: string, onSaveError: (error: unkno
   const tmp = `${path}.tmp`;
   let saving: Promise<void> | undefined;
   let next: (() => Record<string, RollingBuckets>) | undefined;
+  let later: NodeJS.Timeout | undefined;
+  let lastWriteAt = -Infinity;
   const write = async (mailboxes: Record<string, RollingBuckets>): Promise<void> => {
     const content: BudgetFile = { version: 1, mailboxes };
     const handle = await open(tmp, 'w');
@@ -39,19 +48,29 @@ export function recipientBudgetFile(spoolDir: string, onSaveError: (error: unkno
     await handle.close();
     await rename(tmp, path);
   };
-  const save = (counts: () => Record<string, RollingBuckets>): void => {
-    if (saving) {
-      next = counts;
-      return;
-    }
+  const writeNow = (): void => {
+    clearTimeout(later);
+    later = undefined;
+    const counts = next;
+    next = undefined;
+    if (!counts) return;
+    lastWriteAt = Date.now();
     saving = write(counts())
       .catch(onSaveError)
       .finally(() => {
         saving = undefined;
-        const again = next;
-        next = undefined;
-        if (again) save(again);
+        if (next) schedule();
       });
+  };
+  const schedule = (): void => {
+    if (saving || later) return;
+    const wait = lastWriteAt + BUDGET_SAVE_INTERVAL_MS - Date.now();
+    if (wait <= 0) writeNow();
+    else (later = setTimeout(writeNow, wait)).unref();
+  };
+  const save = (counts: () => Record<string, RollingBuckets>): void => {
+    next = counts;
+    schedule();
   };
   return {
     async load() {
@@ -73,7 +92,11 @@ export function recipientBudgetFile(spoolDir: string, onSaveError: (error: unkno
       if (unused.recipients > 0) save(counts);
     },
     async flush() {
-      while (saving) await saving;
+      // Shutdown: what waits for its interval is written now.
+      while (saving || next) {
+        if (saving) await saving;
+        else writeNow();
+      }
     },
   };
 }

@@ -7,7 +7,9 @@ import { RECIPIENT_BUDGET_WINDOW_MS } from '../../delivery/exchangeLimits.ts';
 import { MailboxPool, type PoolLease, type PoolMemberInput } from '../../delivery/pool/mailboxPool.ts';
 import { BUCKET_MS, RollingCount } from '../../delivery/pool/rollingCount.ts';
 import type { Submitter } from '../../delivery/smtp/submission.ts';
-import { RECIPIENT_BUDGET_FILE, recipientBudgetFile } from '../../edge-agent/spool-delivery/recipientBudgetFile.ts';
+import { BUDGET_SAVE_INTERVAL_MS, RECIPIENT_BUDGET_FILE, recipientBudgetFile } from '../../edge-agent/spool-delivery/recipientBudgetFile.ts';
+import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const idle: Submitter = { submit: async () => ({ accepted: [], rejected: [] }), close: async () => undefined };
 
@@ -105,6 +107,25 @@ describe('mailbox pool: recipients per 24 hours', () => {
     });
     after(async () => {
       await rm(dir, { recursive: true, force: true });
+    });
+
+    test(`the counts are written at most every ${BUDGET_SAVE_INTERVAL_MS / 1000} s while mail flows, the latest on shutdown`, async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'smarthost-budget-interval-'));
+      try {
+        const store = recipientBudgetFile(folder);
+        const counts = (n: number) => () => ({ 'a@contoso.com': [[0, n]] as [number, number][] });
+        const saved = async () => (JSON.parse(await readFile(join(folder, RECIPIENT_BUDGET_FILE), 'utf8')) as { mailboxes: Record<string, [number, number][]> }).mailboxes['a@contoso.com']?.[0]?.[1];
+        const take = (n: number) => store.take({ mailbox: 'a@contoso.com', recipients: 1, recipientsPerDay: 10, now: Date.now(), counts: counts(n) });
+        await take(1);
+        await pollUntil(async () => (await saved().catch(() => undefined)) === 1, 5_000, 'the first counts written at once');
+        for (let n = 2; n <= 50; n++) await take(n);
+        await sleep(300);
+        assert.equal(await saved(), 1, 'the next write waits for the interval');
+        await store.flush();
+        assert.equal(await saved(), 50, 'shutdown writes the latest');
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
     });
 
     test('the counts survive a restart: a new pool over the same folder still sees the mailbox full', async () => {
