@@ -48,6 +48,11 @@ export class DoctorReport {
     this.out.write(text);
   }
 
+  /** A line above a group of steps (each mailbox of a pool); not a result. */
+  heading(text: string): void {
+    this.out.write(`== ${text}\n`);
+  }
+
   ok(step: string, detail: string): void {
     this.add({ step, status: 'ok', detail });
   }
