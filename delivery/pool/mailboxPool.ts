@@ -56,8 +56,11 @@ export interface PoolLease {
   readonly member: PoolMember;
   /** Nothing was sent: the slot, the connection and the recipients are given back. */
   cancel(): void;
-  /** The attempt ended; recipients the upstream did not take are given back. */
-  finish(accepted: number): void;
+  /**
+   * The attempt ended; recipients the upstream did not take are given back. `answeredAt`: when the
+   * upstream answered, from which the rate slot then counts; absent, it counts from the start.
+   */
+  finish(accepted: number, answeredAt?: number): void;
 }
 
 export type PoolChoice = { lease: PoolLease } | { retryAt: number };
@@ -279,7 +282,11 @@ export class MailboxPool {
         if (open) member.rate?.giveBack(now);
         end(counted);
       },
-      finish: (accepted) => end(Math.max(0, counted - accepted)),
+      finish: (accepted, answeredAt) => {
+        // Exchange counts the message when it answers: the slot's minute runs from then (SendRate.settle).
+        if (open && answeredAt !== undefined) member.rate?.settle(now, answeredAt);
+        end(Math.max(0, counted - accepted));
+      },
     };
   }
 

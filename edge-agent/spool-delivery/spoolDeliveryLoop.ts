@@ -411,7 +411,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     } finally {
       // Released before the outcome is recorded; recipients not taken go back to the budget and
       // the receiving limit.
-      lease.finish(accepted.length);
+      lease.finish(accepted.length, Date.now());
       recipients.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
       await body.close();
     }
