@@ -45,7 +45,7 @@ import { fixed, formatTable, ratio } from './lib/table.ts';
 import { startFakeUpstream, type FakeUpstream } from './lib/upstream.ts';
 import { agentQueueDepth, postfixQueueDepth } from './lib/queueDepth.ts';
 import { join } from 'node:path';
-import { DRAIN_MEASURED_MINUTES, DRAIN_SCENARIOS, measureDrain, startDrainFakes, type DrainRow } from './lib/drain.ts';
+import { DRAIN_MEASURED_MINUTES, DRAIN_SCENARIOS, measureDrain, type DrainRow } from './lib/drain.ts';
 
 const run = promisify(execFile);
 
@@ -507,16 +507,11 @@ async function main(): Promise<void> {
   const drainRows: DrainRow[] = [];
   const drainScenarios = DRAIN_SCENARIOS.filter((s) => drainSelected(s.name));
   if (drainScenarios.length) {
-    const fakes = await startDrainFakes();
-    try {
-      for (const scenario of drainScenarios) {
-        process.stderr.write(`  smarthost: ${scenario.name} …`);
-        const row = await measureDrain(fakes, scenario, (text) => process.stderr.write(` ${text}`));
-        process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.perMinute, 1)} msg/min\n`);
-        drainRows.push(row);
-      }
-    } finally {
-      await fakes.close();
+    for (const scenario of drainScenarios) {
+      process.stderr.write(`  smarthost: ${scenario.name} …`);
+      const row = await measureDrain(scenario, (text) => process.stderr.write(` ${text}`));
+      process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.perMinute, 1)} msg/min\n`);
+      drainRows.push(row);
     }
   }
 

@@ -40,7 +40,7 @@ const DRAIN_WINDOW_GUARD_MS = 1_000;
 /** Connections the device side sends on: intake is never the bottleneck of these rows. */
 const SENDING_CONNECTIONS = 3;
 
-export interface DrainFakes {
+interface DrainFakes {
   tokens: FakeTokenEndpoint;
   exo: FakeExchangeOnline;
   graph: FakeGraph;
@@ -48,7 +48,7 @@ export interface DrainFakes {
 }
 
 /** The identity platform, Exchange Online and Graph with Exchange's limits on, in this process (at 30 a minute their work is small). */
-export async function startDrainFakes(): Promise<DrainFakes> {
+async function startDrainFakes(): Promise<DrainFakes> {
   const tokens = await startFakeTokenEndpoint({ tenantId: TENANT, clients: { [APP]: { secret: SECRET, graphRoles: ['Mail.Send', 'Mail.ReadBasic.All'] } } });
   const exo = await startFakeExchangeOnline({
     tokenVerifier: tokens,
@@ -133,20 +133,30 @@ interface Arrival {
   mailbox: string;
 }
 
-function arrivals(fakes: DrainFakes, route: 'smtp' | 'graph', from: { exo: number; graph: number }): Arrival[] {
-  if (route === 'graph') return fakes.graph.sent.slice(from.graph).map((m) => ({ at: m.at, messageId: m.internetMessageId, mailbox: m.mailbox.toLowerCase() }));
-  return fakes.exo.messages.slice(from.exo).map((m) => ({ at: m.receivedAt.getTime(), messageId: /^message-id:[ \t]*(<[^>\r\n]+>)/im.exec(m.raw.subarray(0, 4096).toString('latin1'))?.[1], mailbox: (m.auth?.user ?? '').toLowerCase() }));
+/** What the fakes took, all of it this row's (fresh fakes per row). */
+function arrivals(fakes: DrainFakes, route: 'smtp' | 'graph'): Arrival[] {
+  if (route === 'graph') return fakes.graph.sent.map((m) => ({ at: m.at, messageId: m.internetMessageId, mailbox: m.mailbox.toLowerCase() }));
+  return fakes.exo.messages.map((m) => ({ at: m.receivedAt.getTime(), messageId: /^message-id:[ \t]*(<[^>\r\n]+>)/im.exec(m.raw.subarray(0, 4096).toString('latin1'))?.[1], mailbox: (m.auth?.user ?? '').toLowerCase() }));
 }
 
 const throttledSoFar = (fakes: DrainFakes, route: 'smtp' | 'graph') => (route === 'graph' ? fakes.graph.requests.filter((r) => r.status === 429 || r.status === 503).length : fakes.exo.throttled);
 
-/** One drain row on a fresh agent. `log` gets progress lines (stderr). */
-export async function measureDrain(fakes: DrainFakes, scenario: DrainScenario, log: (text: string) => void): Promise<DrainRow> {
+/**
+ * One drain row on a fresh agent and fresh fakes: the fakes' windows of an earlier row would still
+ * hold its last minute for the same mailbox and throttle this one. `log` gets progress (stderr).
+ */
+export async function measureDrain(scenario: DrainScenario, log: (text: string) => void): Promise<DrainRow> {
+  const fakes = await startDrainFakes();
+  try {
+    return await measureOn(fakes, scenario, log);
+  } finally {
+    await fakes.close();
+  }
+}
+
+async function measureOn(fakes: DrainFakes, scenario: DrainScenario, log: (text: string) => void): Promise<DrainRow> {
   const messages = (DRAIN_MEASURED_MINUTES + 1) * scenario.expectedPerMinute;
   const row: DrainRow = { scenario, messages };
-  const from = { exo: fakes.exo.messages.length, graph: fakes.graph.sent.length };
-  const throttledBefore = throttledSoFar(fakes, scenario.route);
-  const repliesBefore = { exo: fakes.exo.errorReplies.length, graph: fakes.graph.requests.length };
   const agent = await startAgent({ upstream: upstreamFor(fakes, scenario) });
   try {
     const sessions = await Promise.all(Array.from({ length: SENDING_CONNECTIONS }, () => Session.open(agent.port)));
@@ -160,11 +170,11 @@ export async function measureDrain(fakes: DrainFakes, scenario: DrainScenario, l
     log(`${messages} queued`);
     const expectedSeconds = (messages / scenario.expectedPerMinute) * 60;
     const deadline = Date.now() + expectedSeconds * 1000 * 2 + 60_000;
-    let got = arrivals(fakes, scenario.route, from);
+    let got = arrivals(fakes, scenario.route);
     let reported = 0;
     while ((got.length < messages || (await agentQueueDepth(join(agent.dir, 'spool'))) > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      got = arrivals(fakes, scenario.route, from);
+      got = arrivals(fakes, scenario.route);
       if (got.length >= reported + scenario.expectedPerMinute) {
         reported = got.length;
         log(`${got.length}`);
@@ -172,12 +182,12 @@ export async function measureDrain(fakes: DrainFakes, scenario: DrainScenario, l
     }
     // A moment more, so a late duplicate would still be counted.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    got = arrivals(fakes, scenario.route, from);
-    row.throttled = throttledSoFar(fakes, scenario.route) - throttledBefore;
+    got = arrivals(fakes, scenario.route);
+    row.throttled = throttledSoFar(fakes, scenario.route);
     const replies =
       scenario.route === 'graph'
-        ? fakes.graph.requests.slice(repliesBefore.graph).filter((r) => r.status === 429 || r.status === 503).map((r) => `HTTP ${r.status}`)
-        : fakes.exo.errorReplies.slice(repliesBefore.exo).filter((r) => r.startsWith('432'));
+        ? fakes.graph.requests.filter((r) => r.status === 429 || r.status === 503).map((r) => `HTTP ${r.status}`)
+        : fakes.exo.errorReplies.filter((r) => r.startsWith('432'));
     const counts = new Map<string, number>();
     for (const reply of replies) counts.set(reply, (counts.get(reply) ?? 0) + 1);
     row.throttleReplies = [...counts].map(([reply, n]) => `${n} × ${reply}`);
