@@ -132,15 +132,18 @@ export async function checkGraphSenders(
     appId: auth.clientId,
     limiter: graphMailboxLimiter({ baseUrl, appId: auth.clientId, mailbox }, { sharedBy: 1 }),
   });
-  for (const sender of senders) {
-    try {
-      const result = await submitter.submit({ id: `doctor-${randomUUID()}`, from: sender, to: [sendTestTo], raw: Readable.from([Buffer.from(testMessage(sender, sendTestTo))]) });
-      report.ok('send-as', `${sender}: test message to ${sendTestTo} accepted (${result.response ?? ''})`);
-    } catch (error) {
-      if (!(error instanceof SubmitError)) throw error;
-      const c = classifyReply(error.failure, { mailbox, sender });
-      report.add({ step: 'send-as', status: 'fail', detail: `${sender}: sendMail refused: ${error.failure.response ?? error.failure.message ?? c.reason}`, ...(c.operatorAction ? { fix: c.operatorAction } : {}) });
+  try {
+    for (const sender of senders) {
+      try {
+        const result = await submitter.submit({ id: `doctor-${randomUUID()}`, from: sender, to: [sendTestTo], raw: Readable.from([Buffer.from(testMessage(sender, sendTestTo))]) });
+        report.ok('send-as', `${sender}: test message to ${sendTestTo} accepted (${result.response ?? ''})`);
+      } catch (error) {
+        if (!(error instanceof SubmitError)) throw error;
+        const c = classifyReply(error.failure, { mailbox, sender });
+        report.add({ step: 'send-as', status: 'fail', detail: `${sender}: sendMail refused: ${error.failure.response ?? error.failure.message ?? c.reason}`, ...(c.operatorAction ? { fix: c.operatorAction } : {}) });
+      }
     }
+  } finally {
+    await submitter.close();
   }
-  await submitter.close();
 }
