@@ -61,11 +61,15 @@ export async function runDoctor(config: AgentConfig, options: DoctorOptions): Pr
     for (const [index, member] of members.entries()) {
       const senders = poolMemberSenders(config, members, member);
       report.heading(`mailbox ${index + 1} of ${members.length}: ${member.mailbox ?? '(no mailbox)'}, route ${member.upstream.route ?? 'smtp'}, sends as ${senders.join(', ') || '-'}`);
+      const ownAuth = upstream.mailboxes[index]?.auth !== undefined;
+      report.keyRename = ownAuth ? (text) => text.replaceAll('upstream.auth.', `upstream.mailboxes[${index}].auth.`) : undefined;
       try {
         await checkMailbox(report, member.upstream, senders, options, now);
       } catch (error) {
         if (!(error instanceof BlockingProblem)) throw error;
         report.add(error.result);
+      } finally {
+        report.keyRename = undefined;
       }
     }
     return exitCode(report);

@@ -192,7 +192,7 @@ describe('smarthost doctor, a pool of mailboxes, against the fake Exchange Onlin
     assert.equal(
       line(second, 'FAIL', 'token'),
       'FAIL  token      AADSTS7000215: the client secret is wrong\n' +
-        `                 fix: in Entra admin center > App registrations > ${CLIENT_ID} > Certificates & secrets, create a new client secret and put its Value (not its Secret ID) in upstream.auth.clientSecret`,
+        `                 fix: in Entra admin center > App registrations > ${CLIENT_ID} > Certificates & secrets, create a new client secret and put its Value (not its Secret ID) in upstream.mailboxes[1].auth.clientSecret`,
     );
     assert.doesNotMatch(second, /auth {7}|send-as/, 'nothing after the blocking problem of this mailbox');
   });
