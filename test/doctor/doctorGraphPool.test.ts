@@ -5,6 +5,7 @@ import { DOCTOR_EXIT } from '../../edge-agent/doctor/report.ts';
 import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
 import { MAIL_SEND_ROLE, startFakeGraph, type FakeGraph } from '../../testbed/fakes/fakeGraph.ts';
 import { startFakeTokenEndpoint, type FakeTokenEndpoint } from '../../testbed/fakes/fakeTokenEndpoint.ts';
+import { startFakeExchangeOnline } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import { caPem } from '../../testbed/fakes/tlsFixtures.ts';
 import { CLIENT_ID, RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { doctor, line, mailboxSection } from '../../testbed/helpers/doctorRun.ts';
@@ -43,7 +44,7 @@ describe('smarthost doctor, route graph, against the fake Graph and token endpoi
       },
     });
     graph = await startFakeGraph({
-      mailboxes: [MAILBOX],
+      mailboxes: [MAILBOX, 'hr@contoso.com'],
       publicKey: createPublicKey(tokens.publicKeyPem),
       rbac: { [RBAC_APP]: [MAILBOX] },
       sendAs: { [MAILBOX]: ['scanner@contoso.com'] },
@@ -140,6 +141,32 @@ describe('smarthost doctor, route graph, against the fake Graph and token endpoi
         '                 fix: check upstream.auth.user (nobody@contoso.com): it must be an Exchange Online mailbox with a license (Get-EXOMailbox -Identity nobody@contoso.com); ' +
         'MailboxNotEnabledForRESTAPI means it is on-premises, inactive, soft-deleted or unlicensed',
     );
+  });
+
+  it('a pool of an SMTP mailbox and a Graph one: each checked by its own route under its heading, exit 0', async () => {
+    const exo = await startFakeExchangeOnline({ tokenVerifier: tokens, internalDomains: ['contoso.com'], mailboxes: [MAILBOX, 'hr@contoso.com', 'you@contoso.com'] });
+    try {
+      const graphAuth = upstream(FULL_APP, { user: 'hr@contoso.com' }).auth;
+      const run = await doctor({
+        host: '127.0.0.1',
+        port: exo.port,
+        ca: caPem,
+        graph: { baseUrl: graph.url },
+        auth: { type: 'oauth2', tenantId: TENANT, clientId: FULL_APP, clientSecret: SECRET, authority: tokens.url, user: MAILBOX },
+        mailboxes: [{ mailbox: MAILBOX }, { mailbox: 'hr@contoso.com', route: 'graph', auth: graphAuth }],
+      });
+      assert.equal(run.code, DOCTOR_EXIT.ok, run.out);
+      const smtp = mailboxSection(run.out, MAILBOX);
+      assert.match(smtp, /^== mailbox 1 of 2: relay@contoso\.com, route smtp, sends as relay@contoso\.com\n/);
+      assert.equal(line(smtp, 'ok', 'auth'), `ok    auth       AUTH XOAUTH2 accepted as ${MAILBOX}`);
+      const viaGraph = mailboxSection(run.out, 'hr@contoso.com');
+      assert.match(viaGraph, /^== mailbox 2 of 2: hr@contoso\.com, route graph, sends as hr@contoso\.com\n/);
+      assert.equal(line(viaGraph, 'ok', 'claims'), 'ok    claims     tenant, audience and the Mail.Send role are right');
+      line(viaGraph, 'ok', 'graph');
+      assert.doesNotMatch(viaGraph, /starttls|auth {7}/);
+    } finally {
+      await exo.close();
+    }
   });
 
   it("a token for Exchange Online's SMTP instead of Graph: the scope fix, exit 3", async () => {
