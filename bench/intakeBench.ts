@@ -11,7 +11,15 @@
  * office agent is set up, while Postfix relays at its own pace: unequal work, kept for the record.
  * Then the peak memory while ten 30 MiB messages arrive at once.
  * Console rows (issue 12): equal work by the agent alone, with its status listener off and on with
- * /metrics, the overview and the queue page fetched every second; every trial's ratio printed.
+ * /metrics, /readyz and the overview fetched every second; every trial's ratio printed; then the
+ * agent's CPU per scrape round.
+ *
+ * Drain rows (`--only drain`, about seven minutes, so not in a default run): smarthost alone, with
+ * Exchange Online's limits on in the agent and in the fakes, per route: one SMTP mailbox (30
+ * messages a minute), a pool of three (90), the Graph route (30: Exchange's rate, which the relay
+ * keeps on Graph too, is far under Graph's own 10,000 requests per 10 minutes). Each prints the
+ * measured drain rate, the throttling replies the agent got and the duplicates at the fake (both
+ * must be 0). Postfix has no Graph route and no pool, so it is not measured there.
  *
  *   npm run bench -- [--quick] [--no-postfix] [--outbox | --unlimited] [--repeat N] [--only TEXT]
  *
@@ -21,7 +29,8 @@
  *   --unlimited   during the office rows the agent delivers as fast as it can (default: at
  *                 Exchange Online's 30 messages a minute, its production setting)
  *   --repeat N    run every row N times, the systems taking turns going first; every trial is printed
- *   --only TEXT   only the rows whose name contains TEXT ('equal', 'office', '10 conn', '5 MiB', 'all of', '30 MiB at once', 'console')
+ *   --only TEXT   only the rows whose name contains TEXT ('equal', 'office', '10 conn', '5 MiB', 'all of', '30 MiB at once', 'console',
+ *                 'drain': the drain rows, only run when named, e.g. 'drain', 'drain: graph', 'pool')
  *
  * Not part of `npm test`: the numbers depend on the machine and on what else it is doing.
  * docs/benchmark.md explains every column.
@@ -40,6 +49,7 @@ import { fixed, formatTable, ratio } from './lib/table.ts';
 import { startFakeUpstream, type FakeUpstream } from './lib/upstream.ts';
 import { agentQueueDepth, postfixQueueDepth } from './lib/queueDepth.ts';
 import { join } from 'node:path';
+import { DRAIN_MEASURED_MINUTES, DRAIN_SCENARIOS, measureDrain, type DrainRow } from './lib/drain.ts';
 
 const run = promisify(execFile);
 
@@ -74,6 +84,8 @@ const options = parseOptions(process.argv.slice(2));
 const { quick } = options;
 const agentOutbox = options.outbox;
 const selected = (name: string) => options.only === undefined || name.toLowerCase().includes(options.only);
+/** The drain rows take minutes at Exchange's pace: only when --only names them. */
+const drainSelected = (name: string) => options.only !== undefined && name.toLowerCase().includes(options.only);
 
 /** Postfix measured by an earlier session on a 2-core machine (issue 5); used when Postfix is absent. */
 const REFERENCE = {
@@ -550,6 +562,27 @@ async function measureScrapeCost(upstream: FakeUpstream): Promise<ScrapeCost> {
   }, (error) => ({ error }));
 }
 
+/** The drain rows and whether each met its rate (within 10 %) with no throttling reply and no duplicate. */
+function printDrain(rows: DrainRow[]): void {
+  console.log(
+    `\nDrain (smarthost only): Exchange Online's limits on in the agent (upstream.rateLimit defaults) and in the fakes; ` +
+      `the rate is what the fake took in the first ${DRAIN_MEASURED_MINUTES} minutes after the first delivery, with more mail queued than those minutes let out\n`,
+  );
+  const head = ['scenario', 'msgs', 'expected msg/min', 'measured msg/min', 'throttling replies', 'duplicates', 'drained in s', 'per mailbox', 'verdict'];
+  console.log(
+    formatTable(
+      head,
+      rows.map((r) => {
+        if (r.error) return [r.scenario.name, String(r.messages), String(r.scenario.expectedPerMinute), `error: ${r.error.split('\n')[0]}`];
+        const rateOk = r.perMinute !== undefined && Math.abs(r.perMinute - r.scenario.expectedPerMinute) <= 0.1 * r.scenario.expectedPerMinute;
+        const verdict = rateOk && r.throttled === 0 && r.duplicates === 0 ? 'met' : 'MISSED';
+        return [r.scenario.name, String(r.messages), String(r.scenario.expectedPerMinute), fixed(r.perMinute, 1), String(r.throttled), String(r.duplicates), fixed(r.drainedSeconds, 1), (r.perMailbox ?? []).join(' / '), verdict];
+      }),
+    ),
+  );
+  for (const r of rows) if (r.throttleReplies?.length) console.log(`${r.scenario.name}: ${r.throttleReplies.join('; ')}`);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg()[0]!;
@@ -566,6 +599,17 @@ async function main(): Promise<void> {
   if (measuredPostfix && tools.warning) console.log(`WARNING: ${tools.warning}.`);
   console.log(`load average (1 min) before the run: ${loadAtStart.toFixed(2)}`);
   if (loadAtStart > 0.5) console.log(`WARNING: the machine is busy (load ${loadAtStart.toFixed(2)} on ${cpus().length} CPUs): figures will be low and noisy.`);
+
+  const drainRows: DrainRow[] = [];
+  const drainScenarios = DRAIN_SCENARIOS.filter((s) => drainSelected(s.name));
+  if (drainScenarios.length) {
+    for (const scenario of drainScenarios) {
+      process.stderr.write(`  smarthost: ${scenario.name} …`);
+      const row = await measureDrain(scenario, (text) => process.stderr.write(` ${text}`));
+      process.stderr.write(row.error ? ` error: ${row.error.split('\n')[0]}\n` : ` ${fixed(row.perMinute, 1)} msg/min\n`);
+      drainRows.push(row);
+    }
+  }
 
   const upstream = await startFakeUpstream();
   const trials = new Map<string, IntakeRow[]>();
@@ -630,6 +674,7 @@ async function main(): Promise<void> {
 
   if (equalRows.length) printEqual(equalRows, measuredPostfix);
   if (consoleResults.length) printConsole(consoleResults, scrapeCost);
+  if (drainRows.length) printDrain(drainRows);
 
   if (trials.size > 0) {
   console.log(
@@ -728,21 +773,28 @@ async function main(): Promise<void> {
   );
   }
 
-  const errors = [...[...trials.values()].flat().filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name}: ${r.error}`), ...[...equalRows, ...consoleResults].filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name} (trial ${r.trial + 1}): ${r.error}`), ...big.filter((r) => r.error).map((r) => `${r.system} ten 30 MiB: ${r.error}`)];
+  const errors = [...drainRows.filter((r) => r.error).map((r) => `smarthost ${r.scenario.name}: ${r.error}`), ...[...trials.values()].flat().filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name}: ${r.error}`), ...[...equalRows, ...consoleResults].filter((r) => r.error).map((r) => `${r.system} ${r.scenario.name} (trial ${r.trial + 1}): ${r.error}`), ...big.filter((r) => r.error).map((r) => `${r.system} ten 30 MiB: ${r.error}`)];
   if (errors.length) console.log(`\nErrors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
 
+  const loadRows = equalRows.length > 0 || trials.size > 0 || big.length > 0;
   console.log(
     [
       '',
+      ...(loadRows ? [] : ['drain: 1 KiB messages sent on 3 connections, all queued before the rate is measured; a fresh agent per row; the fakes run in this process.']),
+    ].join('\n'),
+  );
+  if (loadRows) console.log(
+    [
       `latency: from the last byte of DATA handed to the kernel to the 250 (raw-socket client, one message at a time per connection; nodemailer rows have none).`,
       `each row: a fresh instance, ${warmUp} s of 1 KiB messages on every connection (not counted: processes forked, code compiled), then at most ${cap} s of sending (equal-work 'all of' rows: all their messages).`,
       'equal work: after the warm-up, its messages are delivered and both queues are empty before the clock starts; the row ends when the fake has every measured message and the queue is empty; end-to-end: first measured send → last message captured; memory and CPU until then.',
       'peak RSS: VmHWM, summed over the processes of the instance (for Postfix an upper bound: shared pages count once per process); PSS: highest sampled sum of Pss (smaps_rollup), shared pages divided.',
       "the agent runs from a private copy of the node executable, so its PSS is not lowered by sharing node's pages with the benchmark's own node processes.",
       "CPU ms/msg: CPU time of the instance's processes (all threads, reaped children included) per message accepted, delivery included; office rows' delivered: messages that reached the fake upstream while the row was sent.",
-      `${options.repeat > 1 ? `office rows: the trial with the highest msg/s of ${options.repeat} (msg/s trials: the range); equal-work rows: every trial; ` : ''}load average (1 min) after the run: ${loadavg()[0]!.toFixed(2)}. Took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+      ...(options.repeat > 1 ? [`office rows: the trial with the highest msg/s of ${options.repeat} (msg/s trials: the range); equal-work rows: every trial.`] : []),
     ].join('\n'),
   );
+  console.log(`load average (1 min) after the run: ${loadavg()[0]!.toFixed(2)}. Took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 }
 
 await main();

@@ -1,8 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 /**
- * At most `perMinute` deliveries started in any 60 seconds (Exchange Online allows 30 messages
- * a minute per mailbox): the relay's one rate limiter. The spool delivery loop asks before it
+ * At most `perMinute` deliveries in any 60 seconds (Exchange Online allows 30 messages a minute
+ * per mailbox), each counted from its start until it is settled, then from when the upstream
+ * answered: the relay's one rate limiter. The spool delivery loop asks before it
  * starts one, so a message waiting for its turn stays queued, not "in flight": a shutdown does
  * not wait for the window to open. Where the caller does not schedule (the SQS poller, the
  * Lambda function) the submitter waits for a slot itself (`waitForSlot`).
@@ -25,13 +26,29 @@ export class SendRate {
     return true;
   }
 
-  /** Takes a slot, waiting for the window to open when it is full. */
-  async waitForSlot(): Promise<void> {
+  /** Takes a slot, waiting for the window to open when it is full; resolves with the slot's time (for `settle`). */
+  async waitForSlot(): Promise<number> {
     for (;;) {
       const now = Date.now();
-      if (this.tryTake(now)) return;
+      if (this.tryTake(now)) return now;
       await delay(Math.max(1, this.nextSlotAt(now) - now));
     }
+  }
+
+  /**
+   * Moves a slot taken at `takenAt` to `at`, when the upstream answered. Exchange Online counts a
+   * message when it takes it, not when the relay began: the first one on a connection spends a
+   * TLS handshake and the AUTH before it is counted, so a window reckoned from the starts alone let
+   * the next minute's first message in before Exchange's had passed (432 4.3.2, then a pause).
+   * A slot already out of the window (a delivery longer than it) comes back at `at`.
+   */
+  settle(takenAt: number, at = Date.now()): void {
+    if (at <= takenAt) return;
+    const index = this.starts.lastIndexOf(takenAt);
+    if (index >= 0) this.starts.splice(index, 1);
+    let i = this.starts.length;
+    while (i > 0 && (this.starts[i - 1] as number) > at) i -= 1;
+    this.starts.splice(i, 0, at);
   }
 
   /** Returns a slot taken at `at` that was not used (the pool chose the message, then held it back). */

@@ -165,7 +165,7 @@ export class GraphMailboxLimiter {
         await new Promise<void>((resolve) => this.waiting.push(resolve));
         continue;
       }
-      if (request.message) this.rate?.tryTake(now);
+      const rated = request.message && this.rate ? this.rate.tryTake(now) : false;
       this.requests.tryTake(now);
       this.upload.add(request.bodyBytes, now);
       this.running++;
@@ -173,6 +173,8 @@ export class GraphMailboxLimiter {
       return () => {
         if (released) return;
         released = true;
+        // Graph answered: Exchange's minute for this message runs from now (SendRate.settle).
+        if (rated) this.rate?.settle(now);
         this.running--;
         this.waiting.shift()?.();
       };

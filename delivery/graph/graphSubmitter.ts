@@ -3,12 +3,12 @@ import type { AccessTokenProvider } from '../token/tokenProvider.ts';
 import { SubmitError, type Submitter, type SubmitResult, type SubmitMessage, type UpstreamFailureReport } from '../smtp/submission.ts';
 import { GRAPH_MAX_MIME_BYTES, GraphMailboxBusyError, retryAfterMs, type GraphMailboxLimiter } from './graphLimits.ts';
 import { graphReplies } from './graphReplyRules.ts';
-import { graphError, internetMessageIdOf, lookUpSentItem } from './sentItemsLookup.ts';
+import { graphError, internetMessageIdOf, lookUpSentItem, sentItemsForbidden } from './sentItemsLookup.ts';
 
 export { GRAPH_MAX_MIME_BYTES };
 
 /** The application permission sendMail needs; RBAC for Applications grants it without putting it in the token. */
-const MAIL_SEND_ROLE = 'Mail.Send';
+export const MAIL_SEND_ROLE = 'Mail.Send';
 
 export interface GraphSubmitterOptions {
   /** e.g. https://graph.microsoft.com (a preset's graphBaseUrl); overridable for tests and sovereign clouds. */
@@ -164,12 +164,8 @@ export class GraphSubmitter implements Submitter {
     if (answer.found === 'forbidden') {
       if (this.lookupForbiddenWarned) return { sent: false };
       this.lookupForbiddenWarned = true;
-      return {
-        sent: false,
-        warning:
-          `Sent Items of ${this.options.mailbox} could not be searched before a resend (HTTP ${answer.status} ${answer.code ?? ''}), so a message an earlier attempt may have sent can arrive twice: ` +
-          `give app ${this.options.appId} the Microsoft Graph application permission Mail.ReadBasic.All (or Mail.Read) for the mailbox`,
-      };
+      const forbidden = sentItemsForbidden(this.options.mailbox, this.options.appId, answer.status, answer.code);
+      return { sent: false, warning: `${forbidden.problem}: ${forbidden.fix}` };
     }
     throw new SubmitError(graphReplies.lookupFailed(`Sent Items of ${this.options.mailbox} could not be searched (${answer.detail})`));
   }

@@ -12,7 +12,7 @@ export type SentItemsAnswer =
   /** The app may not read the mailbox (401/403): the caller resends, with a warning. */
   | { found: 'forbidden'; status: number; code: string | undefined }
   /** Graph could not answer now (429, 5xx, timeout): the caller must not resend blind. */
-  | { found: 'unknown'; detail: string };
+  | { found: 'unknown'; detail: string; status?: number; code?: string | undefined };
 
 export async function lookUpSentItem(options: {
   baseUrl: string;
@@ -37,7 +37,8 @@ export async function lookUpSentItem(options: {
     return { found: 'forbidden', status: response.status, code: graphErrorCode(text) };
   }
   if (response.status !== 200) {
-    return { found: 'unknown', detail: `HTTP ${response.status} ${graphErrorCode(text) ?? ''}`.trim() };
+    const code = graphErrorCode(text);
+    return { found: 'unknown', detail: `HTTP ${response.status} ${code ?? ''}`.trim(), status: response.status, code };
   }
   try {
     const parsed = JSON.parse(text) as { value?: { internetMessageId?: unknown }[] };
@@ -45,6 +46,17 @@ export async function lookUpSentItem(options: {
   } catch {
     return { found: 'unknown', detail: 'an answer that is not JSON' };
   }
+}
+
+/**
+ * What a forbidden lookup costs and how to allow it: the delivery log's warning and doctor's
+ * fix say the same.
+ */
+export function sentItemsForbidden(mailbox: string, appId: string, status: number, code: string | undefined): { problem: string; fix: string } {
+  return {
+    problem: `Sent Items of ${mailbox} could not be searched before a resend (HTTP ${status} ${code ?? ''}), so a message an earlier attempt may have sent can arrive twice`.replace(/ +\)/, ')'),
+    fix: `give app ${appId} the Microsoft Graph application permission Mail.ReadBasic.All (or Mail.Read) for the mailbox`,
+  };
 }
 
 /** The Message-ID field of a message (`<...>`), unfolded; undefined when it has none. */

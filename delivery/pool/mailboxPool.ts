@@ -60,8 +60,12 @@ export interface PoolLease {
   grant: BudgetGrant | undefined;
   /** Nothing was sent: the slot, the connection and the recipients are given back (resolves once the store has them; never rejects). */
   cancel(): Promise<void>;
-  /** The attempt ended; recipients the upstream did not take are given back (resolves once the store has them; never rejects). */
-  finish(accepted: number): Promise<void>;
+  /**
+   * The attempt ended; recipients the upstream did not take are given back (resolves once the store
+   * has them; never rejects). `answeredAt`: when the upstream answered, from which the rate slot then
+   * counts; absent, it counts from the start.
+   */
+  finish(accepted: number, answeredAt?: number): Promise<void>;
 }
 
 export type PoolChoice = { lease: PoolLease } | { retryAt: number };
@@ -411,7 +415,11 @@ export class MailboxPool {
         if (open) member.rate?.giveBack(now);
         return end(counted, true);
       },
-      finish: (accepted) => end(Math.max(0, counted - accepted), false),
+      finish: (accepted, answeredAt) => {
+        // Exchange counts the message when it answers: the slot's minute runs from then (SendRate.settle).
+        if (open && answeredAt !== undefined) member.rate?.settle(now, answeredAt);
+        return end(Math.max(0, counted - accepted), false);
+      },
     };
     return lease;
   }

@@ -81,13 +81,16 @@ export class SmtpSubmitter implements Submitter {
     // A token problem surfaces here, typed, before a connection is opened; inside the SASL
     // exchange nodemailer would report it as a bare EAUTH. The token is cached either way.
     await this.tokens?.getToken();
-    await this.rate?.waitForSlot();
+    const slot = await this.rate?.waitForSlot();
     let info: SMTPPoolSentMessageInfo;
     try {
       info = await this.transport.sendMail({ envelope: { from: message.from, to: message.to }, raw: message.raw });
     } catch (error) {
       const err = error as NodemailerError;
       throw new SubmitError(toFailure(err), rejectionsOf(err.rejectedErrors), { cause: error });
+    } finally {
+      // Exchange counts the message when it answers, so the slot's minute runs from then.
+      if (slot !== undefined) this.rate?.settle(slot);
     }
     const details = info as SMTPPoolSentMessageInfo & { rejectedErrors?: NodemailerError[] };
     return {

@@ -38,14 +38,26 @@ const LABELS: Record<StepStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FA
 /** One line per step, the fix indented under it, written as each step finishes. */
 export class DoctorReport {
   readonly results: StepResult[] = [];
+  /**
+   * Renames config keys in what is printed: a pool mailbox with credentials of its own is fixed at
+   * `upstream.mailboxes[i].auth...`, not at the `upstream.auth...` the checks name.
+   */
+  keyRename: ((text: string) => string) | undefined;
 
   constructor(private readonly out: Writable) {}
 
-  add(result: StepResult): void {
+  add(given: StepResult): void {
+    const rename = this.keyRename;
+    const result = rename ? { ...given, detail: rename(given.detail), ...(given.fix ? { fix: rename(given.fix) } : {}) } : given;
     this.results.push(result);
     let text = `${LABELS[result.status]}  ${result.step.padEnd(10)} ${result.detail}\n`;
     if (result.fix) text += `      ${''.padEnd(10)} fix: ${result.fix}\n`;
     this.out.write(text);
+  }
+
+  /** A line above a group of steps (each mailbox of a pool); not a result. */
+  heading(text: string): void {
+    this.out.write(`== ${text}\n`);
   }
 
   ok(step: string, detail: string): void {

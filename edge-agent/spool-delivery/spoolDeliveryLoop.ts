@@ -426,7 +426,7 @@ export class SpoolDeliveryLoop extends EventEmitter<{ attempt: [AttemptRecord]; 
     } finally {
       // Released before the outcome is recorded; recipients not taken go back to the budget and
       // the receiving limit.
-      void lease.finish(accepted.length);
+      void lease.finish(accepted.length, Date.now());
       recipients.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
       await body.close();
     }

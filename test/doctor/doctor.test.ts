@@ -2,48 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { Writable } from 'node:stream';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { agentConfigSchema, type AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
-import { runDoctor } from '../../edge-agent/doctor/runDoctor.ts';
 import { DOCTOR_EXIT } from '../../edge-agent/doctor/report.ts';
 import { main } from '../../cli/cli.ts';
 import { CLIENT_ID, RELAY_MAILBOX, TENANT_ID, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { REPLIES } from '../../testbed/fakes/fakeExchangeOnline.ts';
 import { caPem, clientCert, clientKey, serverCert, serverKey } from '../../testbed/fakes/tlsFixtures.ts';
 import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString('utf8');
-    cb();
-  }
-}
-
-interface Run {
-  code: number;
-  out: string;
-}
-
-async function doctor(upstream: UpstreamConfigInput, extra: AgentConfigInput = {}, options: { now?: () => number; sendTestTo?: string } = {}): Promise<Run> {
-  const config = agentConfigSchema.parse({ spool: { dir: join(tmpdir(), 'doctor-unused') }, ...extra, upstream });
-  const out = new Capture();
-  const code = await runDoctor(config, { out, ...options });
-  return { code, out: out.text };
-}
-
-/** The line of a step with the given status, and the fix line under it. */
-function line(out: string, status: 'ok' | 'WARN' | 'FAIL' | 'info', step: string): string {
-  const lines = out.split('\n');
-  const i = lines.findIndex((l) => l.startsWith(status.padEnd(4)) && l.slice(6).startsWith(step.padEnd(10)));
-  assert.notEqual(i, -1, `no ${status} ${step} line in:\n${out}`);
-  const next = lines[i + 1] ?? '';
-  return next.trimStart().startsWith('fix:') ? `${lines[i]}\n${next}` : (lines[i] ?? '');
-}
+import { doctor, line } from '../../testbed/helpers/doctorRun.ts';
 
 /** A scripted SMTP server for what the fake Exchange Online never does (a firewall in between). */
 async function scriptedServer(onCommand: (cmd: string, socket: Socket, upgrade: (s: TLSSocket) => void) => void): Promise<{ port: number; close(): Promise<void> }> {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -15,23 +14,7 @@ import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
 import { startLocalCloudWatch, type LocalCloudWatch } from '../../testbed/aws/localCloudWatch.ts';
 import { jsonOperation, startAccessDeniedFront, type AccessDeniedFront } from '../../testbed/aws/accessDeniedFront.ts';
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString('utf8');
-    cb();
-  }
-}
-
-/** The line of a step with the given status, and the fix line under it. */
-function line(out: string, status: 'ok' | 'WARN' | 'FAIL' | 'info', step: string): string {
-  const lines = out.split('\n');
-  const i = lines.findIndex((l) => l.startsWith(status.padEnd(4)) && l.slice(6).startsWith(step.padEnd(10)));
-  assert.notEqual(i, -1, `no ${status} ${step} line in:\n${out}`);
-  const next = lines[i + 1] ?? '';
-  return next.trimStart().startsWith('fix:') ? `${lines[i]}\n${next}` : (lines[i] ?? '');
-}
+import { Capture, line } from '../../testbed/helpers/doctorRun.ts';
 
 const SECRET_VALUE_MARKER = 'client-secret-that-must-not-be-printed';
 

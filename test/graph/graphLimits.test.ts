@@ -56,6 +56,18 @@ describe("Graph's limits per app and mailbox", () => {
     assert.ok(performance.now() - started >= 290, 'the third message waited for the window');
   });
 
+  test("a message's rate slot counts from Graph's answer (its release), not from the request's start", async () => {
+    const limiter = new GraphMailboxLimiter('relay@contoso.com', { sharedBy: 1, perMinute: 1, rateWindowMs: 300 });
+    const started = performance.now();
+    const release = await limiter.acquire({ bodyBytes: 1, message: true });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const answered = performance.now();
+    release();
+    (await limiter.acquire({ bodyBytes: 1, message: true }))();
+    const waited = performance.now();
+    assert.ok(waited - answered >= 290, `the next message waited a window after the answer (${(waited - answered).toFixed(0)} ms), not after the start (${(waited - started).toFixed(0)} ms in all)`);
+  });
+
   test('a Retry-After pause holds every later request until it ends', async () => {
     const limiter = new GraphMailboxLimiter('relay@contoso.com', { sharedBy: 1 });
     limiter.pause(Date.now() + 300);

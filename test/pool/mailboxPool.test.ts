@@ -56,6 +56,16 @@ describe('mailbox pool: which mailbox sends a message', () => {
     assert.equal(pool.nextStartAt(T0 + 1_000), T0 + 60_000);
   });
 
+  test("a finished delivery's rate slot counts from when the upstream answered, so the next minute opens a minute after the answer", () => {
+    const pool = new MailboxPool([member('a@contoso.com', { perMinute: 1 })]);
+    // The first message of a connection: TLS and AUTH before Exchange counted it, 900 ms after the start.
+    leaseOf(pool.choose('ups@contoso.com', 1, true, T0)).finish(1, T0 + 900);
+    assert.deepEqual(pool.choose('ups@contoso.com', 1, true, T0 + 60_000), { retryAt: T0 + 60_900 });
+    assert.equal(pool.nextStartAt(T0 + 60_000), T0 + 60_900);
+    leaseOf(pool.choose('ups@contoso.com', 1, true, T0 + 60_900)).finish(1);
+    assert.equal(pool.nextStartAt(T0 + 61_000), T0 + 120_900, 'without an answer time the slot counts from its start');
+  });
+
   test('a paused mailbox holds only the mail that must use it', () => {
     const pool = new MailboxPool([member('a@contoso.com', { sendAs: ['fax@contoso.com'] }), member('b@contoso.com')]);
     const [a] = pool.members;

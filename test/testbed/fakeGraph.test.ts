@@ -90,6 +90,18 @@ describe('fake Graph: limits per app and mailbox', () => {
     }
   });
 
+  test("Exchange Online's message rate: past messagesPerMinute in 60 s a sendMail is 429 and nothing is sent; another mailbox is not held", async () => {
+    const graph = await startFakeGraph({ mailboxes: [MAILBOX, 'other@contoso.com'], publicKey, messagesPerMinute: 2, retryAfterSeconds: 7 });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await call(graph, sendPath(), { body: mime(`m${i}`) })).status, 202);
+      assert.deepEqual(await call(graph, sendPath(), { body: mime('m2') }).then((r) => [r.status, r.code, r.retryAfter]), [429, 'ApplicationThrottled', '7']);
+      assert.equal(graph.sent.length, 2);
+      assert.equal((await call(graph, sendPath('other@contoso.com'), { body: mime('o', 'other@contoso.com') })).status, 202);
+    } finally {
+      await graph.close();
+    }
+  });
+
   test('a fifth concurrent request to one mailbox is throttled', async () => {
     const graph = await startFakeGraph({ mailboxes: [MAILBOX], publicKey, responseDelayMs: 200 });
     try {

@@ -15,6 +15,8 @@ import { decodeJwt, verifyJwtSignature } from './jwt.ts';
  *   404 ErrorInvalidUser, a From the mailbox may not send as 403 ErrorSendAsDenied, 202 with no body;
  * - per app and mailbox: 4 concurrent requests, 10,000 requests per 10 minutes, 150 MB of upload
  *   per 5 minutes; past them 429 ApplicationThrottled with Retry-After;
+ * - optionally Exchange Online's own message rate per mailbox (30 a minute), which applies to
+ *   Graph's sendMail as to SMTP: a sendMail past it in a sliding 60 s answers 429 with Retry-After;
  * - Sent Items: a message sent with saveToSentItems (the default) is found by
  *   `GET /users/{id}/mailFolders/SentItems/messages?$filter=internetMessageId eq '<...>'` with
  *   Mail.ReadBasic.All, Mail.Read or Mail.ReadWrite.
@@ -63,6 +65,8 @@ export interface FakeGraphOptions {
   limits?: Partial<typeof FAKE_GRAPH_LIMITS>;
   /** Seconds in Retry-After when a limit is hit. */
   retryAfterSeconds?: number;
+  /** Messages sent per mailbox in a sliding 60 s (Exchange Online: 30); unlimited when unset. */
+  messagesPerMinute?: number;
   /** Hold every answer this long (so concurrency can be seen). */
   responseDelayMs?: number;
 }
@@ -95,6 +99,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   let ambiguous: '504' | 'hang' | undefined;
   const sockets = new Set<Socket>();
   const known = new Set(opts.mailboxes.map((m) => m.toLowerCase()));
+  const sentAt = new Map<string, number[]>();
 
   const reply = (res: ServerResponse, status: number, code?: string, message?: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -178,6 +183,14 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     const allowed = opts.sendAs?.[mailbox.toLowerCase()] ?? opts.sendAs?.[mailbox];
     if (opts.sendAs && from && from.toLowerCase() !== mailbox.toLowerCase() && !(allowed ?? []).some((a) => a.toLowerCase() === from.toLowerCase())) {
       return answer(403, 'ErrorSendAsDenied', `The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.`);
+    }
+    if (opts.messagesPerMinute !== undefined) {
+      const recent = (sentAt.get(mailbox.toLowerCase()) ?? []).filter((at) => at > now - 60_000);
+      sentAt.set(mailbox.toLowerCase(), recent);
+      if (recent.length >= opts.messagesPerMinute) {
+        return answer(429, 'ApplicationThrottled', `The mailbox is over its limit of ${opts.messagesPerMinute} messages per minute.`, { 'retry-after': retryAfter });
+      }
+      recent.push(now);
     }
     const saveToSentItems = url.searchParams.get('saveToSentItems') !== 'false';
     sent.push({ mailbox, appId, mime, saveToSentItems, internetMessageId: /^message-id:[ \t]*(<[^>\r\n]+>)/im.exec(headerOf(mime))?.[1], at: Date.now() });

@@ -2,26 +2,36 @@ import { randomUUID } from 'node:crypto';
 import { classifyReply } from '../../../delivery/classifyReply.ts';
 import type { AgentConfig } from '../../config/agentConfigSchema.ts';
 import type { UpstreamConfig } from '../../../delivery/upstreamConfig.ts';
+import type { PoolMemberConfig } from '../../../delivery/pool/poolMembers.ts';
 import type { DoctorReport } from '../report.ts';
 import type { SmtpSession } from '../smtpSession.ts';
 
 /** The relay mailbox and every client's sendAs, each once (addresses compare case-insensitively). */
 export function senderAddresses(config: AgentConfig, upstream: UpstreamConfig): string[] {
-  const all = [upstream.auth.type === 'none' ? undefined : upstream.auth.user, ...config.clients.map((c) => c.sendAs)];
+  return uniqueAddresses([upstream.auth.type === 'none' ? undefined : upstream.auth.user, ...config.clients.map((c) => c.sendAs)]);
+}
+
+/**
+ * The addresses one mailbox of a pool sends as: itself, its own sendAs, and every client's sendAs
+ * that no mailbox lists (the pool sends those through any mailbox); an address another mailbox
+ * lists never goes through this one.
+ */
+export function poolMemberSenders(config: AgentConfig, members: readonly PoolMemberConfig[], member: PoolMemberConfig): string[] {
+  const claimed = new Set(members.flatMap((m) => [...m.sendAs, ...(m.mailbox ? [m.mailbox.toLowerCase()] : [])]));
+  const unclaimed = config.clients.map((c) => c.sendAs).filter((a): a is string => a !== undefined && !claimed.has(a.toLowerCase()));
+  return uniqueAddresses([member.mailbox, ...member.sendAs, ...unclaimed]);
+}
+
+function uniqueAddresses(all: readonly (string | undefined)[]): string[] {
   const seen = new Map<string, string>();
   for (const address of all) if (address && !seen.has(address.toLowerCase())) seen.set(address.toLowerCase(), address);
   return [...seen.values()];
 }
 
-/**
- * MAIL FROM and RCPT for each sender, then RSET: nothing is sent. With `sendTestTo`, a small
- * message per sender instead, because Exchange Online checks SendAs on the message's From at
- * the end of DATA as well as at MAIL FROM.
- */
-export async function checkSenders(report: DoctorReport, session: SmtpSession, config: AgentConfig, upstream: UpstreamConfig, sendTestTo: string | undefined): Promise<void> {
+export async function checkSenders(report: DoctorReport, session: SmtpSession, senders: readonly string[], upstream: UpstreamConfig, sendTestTo: string | undefined): Promise<void> {
   const mailbox = upstream.auth.type === 'none' ? undefined : upstream.auth.user;
   const rcpt = sendTestTo ?? mailbox;
-  for (const sender of senderAddresses(config, upstream)) {
+  for (const sender of senders) {
     const step = 'send-as';
     const refused = (command: string, text: string) => {
       const c = classifyReply({ response: text, command }, { sender, ...(mailbox ? { mailbox } : {}) });
@@ -52,7 +62,7 @@ export async function checkSenders(report: DoctorReport, session: SmtpSession, c
       await session.command('RSET');
       continue;
     }
-    const done = await session.data(testMessage(sender, sendTestTo));
+    const done = await session.data(`${testMessage(sender, sendTestTo)}.\r\n`);
     if (done.code !== 250) {
       refused('DATA', done.text);
       continue;
@@ -61,7 +71,8 @@ export async function checkSenders(report: DoctorReport, session: SmtpSession, c
   }
 }
 
-function testMessage(from: string, to: string): string {
+/** The test message's lines, CRLF-ended; SMTP adds the final dot, Graph takes it as it is. */
+export function testMessage(from: string, to: string): string {
   const domain = from.split('@')[1] ?? 'localhost';
   return [
     `From: <${from}>`,
@@ -73,7 +84,6 @@ function testMessage(from: string, to: string): string {
     'Content-Type: text/plain; charset=utf-8',
     '',
     `smarthost doctor sent this message as ${from} to check that the relay may send as this address.`,
-    '.',
     '',
   ].join('\r\n');
 }

@@ -14,8 +14,11 @@ export interface TokenResult {
   claims: TokenClaims;
 }
 
-/** Requests a token through the same MSAL client delivery uses and checks what it grants. */
-export async function checkToken(report: DoctorReport, auth: OAuth2AuthConfig, ca: string | undefined): Promise<TokenResult> {
+/**
+ * Requests a token through the same MSAL client delivery uses, prints what it grants and checks
+ * its tenant; each route checks the audience and role it needs.
+ */
+export async function requestToken(report: DoctorReport, auth: OAuth2AuthConfig, ca: string | undefined): Promise<TokenResult> {
   const provider = tokenProviderFor(auth, ca);
   let token: string;
   try {
@@ -32,6 +35,14 @@ export async function checkToken(report: DoctorReport, auth: OAuth2AuthConfig, c
   if (GUID.test(auth.tenantId) && claims.tid && claims.tid.toLowerCase() !== auth.tenantId.toLowerCase()) {
     report.fail('claims', `the token is for tenant ${claims.tid}, not upstream.auth.tenantId ${auth.tenantId}`, 'set upstream.auth.tenantId to the tenant that holds the relay mailbox');
   }
+  return { token, claims };
+}
+
+/** The SMTP route's token: Exchange Online's audience and the SMTP.SendAsApp role. */
+export async function checkToken(report: DoctorReport, auth: OAuth2AuthConfig, ca: string | undefined): Promise<TokenResult> {
+  const result = await requestToken(report, auth, ca);
+  const { claims } = result;
+  const roles = claims.roles ?? [];
   const audience = audienceOfScope(auth.scope);
   if (claims.aud && claims.aud !== audience && claims.aud !== EXCHANGE_APP_ID) {
     report.fail('claims', `the token's audience is ${claims.aud}, not Exchange Online (${audience})`, 'set upstream.auth.scope to https://outlook.office365.com/.default');
@@ -44,5 +55,5 @@ export async function checkToken(report: DoctorReport, auth: OAuth2AuthConfig, c
     );
   }
   report.ok('claims', `tenant, audience and the ${SEND_AS_APP_ROLE} role are right`);
-  return { token, claims };
+  return result;
 }
