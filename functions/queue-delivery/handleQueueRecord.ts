@@ -151,7 +151,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
   const giveBack = async (accepted: readonly string[]) => {
     recipients?.release(rcptTo.filter((rcpt) => !accepted.includes(rcpt)));
     if (accepted.length === 0 && !sent) await lease?.cancel();
-    else await lease?.finish(accepted.length);
+    else await lease?.finish(accepted.length, Date.now()); // the slot counts from the answer, as Exchange does
   };
 
   let body: Readable;
