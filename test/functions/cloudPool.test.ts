@@ -2,19 +2,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
-import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
-import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
-import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
-import { RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
-import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
+import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import type { LocalS3 } from '../../testbed/aws/localS3.ts';
+import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
+import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
+import { RELAY_MAILBOX, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import type { LambdaOutput } from './lambdaOutput.ts';
+import { importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
+import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 import { lambdaContext, sqsRecord } from './sqsEvents.ts';
 
 /**
@@ -22,8 +22,6 @@ import { lambdaContext, sqsRecord } from './sqsEvents.ts';
  * chosen by sendAs as on the office box, against the fake Exchange Online: a mailbox holds a SendAs
  * grant only for its own devices' addresses, so a message through the wrong one would be refused.
  */
-
-type Handler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
 
 const RELAY2 = 'relay2@contoso.com';
 const FAX = 'faxservice@contoso.com';
@@ -70,43 +68,35 @@ describe('the delivery Lambda with a pool of mailboxes in its secret', () => {
   let output: LambdaOutput;
   let handler: Handler;
   let secretArn: string;
-  const savedEnv = { ...process.env };
+  let lambda: LambdaUnderTest | undefined;
+  let cloud: CloudRig | undefined;
 
   before(async () => {
-    [rig, sqs, s3, dynamo, secrets] = await Promise.all([
-      startExchangeOnlineRig({
+    cloud = await startCloudRig({
+      exchange: {
         mailboxes: [RELAY_MAILBOX, RELAY2, 'you@contoso.com', 'ops@contoso.com', FAX],
         sendAs: { [RELAY_MAILBOX]: [FAX], [RELAY2]: [SCANNER] },
-      }),
-      startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
-      startLocalS3(),
-      startLocalDynamo(),
-      startLocalSecretsManager(),
-    ]);
-    ({ arn: secretArn } = secrets.setSecret('smarthost-upstream', JSON.stringify(poolSecret(rig))));
-    for (const name of Object.keys(process.env)) {
-      if (name.startsWith('AWS_') || name.startsWith('POWERTOOLS_')) delete process.env[name];
-    }
-    Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }), {
-      [FUNCTION_ENV.queueUrl]: sqs.queueUrl,
-      [FUNCTION_ENV.secretArn]: secretArn,
-      [FUNCTION_ENV.deadLetterQueueUrl]: sqs.dlqUrl,
-      [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
-      [FUNCTION_ENV.secretTtlSeconds]: '0',
-      [FUNCTION_ENV.instances]: '2',
-      AWS_LAMBDA_FUNCTION_NAME: 'smarthost-delivery',
+      },
+      secret: poolSecret,
     });
-    output = captureLambdaOutput('smarthost-delivery');
-    ({ handler } = await import('../../functions/lambda/handler.ts'));
+    ({ rig, sqs, s3, dynamo, secrets, secretArn } = cloud);
+    lambda = await importLambda(
+      { sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint },
+      {
+        [FUNCTION_ENV.queueUrl]: sqs.queueUrl,
+        [FUNCTION_ENV.secretArn]: secretArn,
+        [FUNCTION_ENV.deadLetterQueueUrl]: sqs.dlqUrl,
+        [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
+        [FUNCTION_ENV.secretTtlSeconds]: '0',
+        [FUNCTION_ENV.instances]: '2',
+      },
+    );
+    ({ handler, output } = lambda);
   });
 
   after(async () => {
-    output?.restore();
-    await Promise.all([rig?.close(), sqs?.stop(), s3?.stop(), dynamo?.stop(), secrets?.stop()]);
-    for (const name of Object.keys(process.env)) {
-      if (!(name in savedEnv)) delete process.env[name];
-    }
-    Object.assign(process.env, savedEnv);
+    lambda?.restore();
+    await cloud?.stop();
   });
 
   test('a message sent as B goes out only through mailbox B, one sent as A only through A, and the ledger names the mailbox', async () => {

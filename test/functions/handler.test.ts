@@ -4,17 +4,17 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { DLQ_ATTRIBUTES, FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import { parseQueueMessage } from '../../contract/queueMessage.ts';
-import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
 import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import type { LocalS3 } from '../../testbed/aws/localS3.ts';
 import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
 import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
 import type { ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { startAwsTap, type AwsCall, type AwsTap } from './awsTap.ts';
-import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
+import type { LambdaOutput } from './lambdaOutput.ts';
+import { importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
 import { lambdaContext, loadEvent, loadFixtureBytes, recordOf, sqsRecord } from './sqsEvents.ts';
 import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 
@@ -25,8 +25,6 @@ import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts'
  * stand-in, and it delivers to the fake Exchange Online. The SQS and DynamoDB stand-ins are
  * reached through taps that record each call.
  */
-
-type Handler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 const SERVER_BUSY = '451 4.7.500 Server busy';
@@ -63,7 +61,7 @@ describe('delivery Lambda handler with fixture SQS events', () => {
   let dlqUrl: string;
   /** While set: a DynamoDB call for which it returns a promise waits for that promise. */
   let holdLedger: ((call: AwsCall) => Promise<unknown> | undefined) | undefined;
-  const savedEnv = { ...process.env };
+  let lambda: LambdaUnderTest | undefined;
   // One receive time for every fixture this run loads, so a record loaded twice is the same record.
   const receivedAt = new Date().toISOString();
 
@@ -74,31 +72,24 @@ describe('delivery Lambda handler with fixture SQS events', () => {
     // The SQS client sends each call to its QueueUrl's host: the function's queue URLs name the tap.
     queueUrl = `${sqsTap.endpoint}${new URL(sqs.queueUrl).pathname}`;
     dlqUrl = `${sqsTap.endpoint}${new URL(sqs.dlqUrl).pathname}`;
-    for (const name of Object.keys(process.env)) {
-      if (name.startsWith('AWS_') || name.startsWith('POWERTOOLS_')) delete process.env[name];
-    }
-    Object.assign(process.env, awsTestEnv({ sqs: sqsTap.endpoint, s3: s3.endpoint, dynamodb: dynamoTap.endpoint, secretsManager: secrets.endpoint }), {
-      [FUNCTION_ENV.queueUrl]: queueUrl,
-      [FUNCTION_ENV.secretArn]: secretArn,
-      [FUNCTION_ENV.deadLetterQueueUrl]: dlqUrl,
-      [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
-      // Read the secret on every use, so the test can break and mend it between invocations.
-      [FUNCTION_ENV.secretTtlSeconds]: '0',
-      [FUNCTION_ENV.instances]: '1',
-      AWS_LAMBDA_FUNCTION_NAME: 'smarthost-delivery',
-    });
-    output = captureLambdaOutput('smarthost-delivery');
-    // The handler reads its environment when it is imported.
-    ({ handler } = await import('../../functions/lambda/handler.ts'));
+    lambda = await importLambda(
+      { sqs: sqsTap.endpoint, s3: s3.endpoint, dynamodb: dynamoTap.endpoint, secretsManager: secrets.endpoint },
+      {
+        [FUNCTION_ENV.queueUrl]: queueUrl,
+        [FUNCTION_ENV.secretArn]: secretArn,
+        [FUNCTION_ENV.deadLetterQueueUrl]: dlqUrl,
+        [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
+        // Read the secret on every use, so the test can break and mend it between invocations.
+        [FUNCTION_ENV.secretTtlSeconds]: '0',
+        [FUNCTION_ENV.instances]: '1',
+      },
+    );
+    ({ handler, output } = lambda);
   });
 
   after(async () => {
-    output?.restore();
+    lambda?.restore();
     await Promise.all([cloud?.stop(), sqsTap?.stop(), dynamoTap?.stop()]);
-    for (const name of Object.keys(process.env)) {
-      if (!(name in savedEnv)) delete process.env[name];
-    }
-    Object.assign(process.env, savedEnv);
   });
 
   /** Everything in the dead-letter queue, removed from it. */

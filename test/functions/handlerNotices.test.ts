@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
-import { awsTestEnv } from '../../testbed/aws/awsTestEnv.ts';
 import type { LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import type { LocalS3 } from '../../testbed/aws/localS3.ts';
 import type { LocalSecretsManager } from '../../testbed/aws/localSecretsManager.ts';
 import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { RELAY_MAILBOX, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { assertFailureReport } from '../notices/reportAssertions.ts';
-import { captureLambdaOutput, type LambdaOutput } from './lambdaOutput.ts';
+import type { LambdaOutput } from './lambdaOutput.ts';
+import { importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
 import { lambdaContext, sqsRecord } from './sqsEvents.ts';
 import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 
@@ -23,8 +22,6 @@ import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts'
  * failureNoticeTo set): a dead-lettered message's RFC 3464 report goes to the addresses the agent
  * named in the envelope and to failureNoticeTo, one each, and a redelivered record sends none again.
  */
-
-type Handler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
 
 const ADMIN = 'ops@contoso.com';
 const SENDER = 'scanner@contoso.com';
@@ -59,37 +56,29 @@ describe('delivery Lambda: failure notices to the sender and the admin', () => {
   let output: LambdaOutput;
   let handler: Handler;
   let ledger: DeliveryLedger;
-  const savedEnv = { ...process.env };
+  let lambda: LambdaUnderTest | undefined;
 
   before(async () => {
     cloud = await startCloudRig();
     ({ rig, sqs, s3, dynamo, secrets } = cloud);
-    const arn = cloud.secretArn;
-    for (const name of Object.keys(process.env)) {
-      if (name.startsWith('AWS_') || name.startsWith('POWERTOOLS_')) delete process.env[name];
-    }
-    Object.assign(process.env, awsTestEnv({ sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint }), {
-      [FUNCTION_ENV.queueUrl]: sqs.queueUrl,
-      [FUNCTION_ENV.secretArn]: arn,
-      [FUNCTION_ENV.deadLetterQueueUrl]: sqs.dlqUrl,
-      [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
-      [FUNCTION_ENV.failureNoticeTo]: ADMIN,
-      [FUNCTION_ENV.instances]: '1',
-      AWS_LAMBDA_FUNCTION_NAME: 'smarthost-delivery',
-    });
-    output = captureLambdaOutput('smarthost-delivery');
-    // The handler reads its environment when it is imported.
-    ({ handler } = await import('../../functions/lambda/handler.ts'));
+    lambda = await importLambda(
+      { sqs: sqs.endpoint, s3: s3.endpoint, dynamodb: dynamo.endpoint, secretsManager: secrets.endpoint },
+      {
+        [FUNCTION_ENV.queueUrl]: sqs.queueUrl,
+        [FUNCTION_ENV.secretArn]: cloud.secretArn,
+        [FUNCTION_ENV.deadLetterQueueUrl]: sqs.dlqUrl,
+        [FUNCTION_ENV.ledgerTable]: dynamo.tableName,
+        [FUNCTION_ENV.failureNoticeTo]: ADMIN,
+        [FUNCTION_ENV.instances]: '1',
+      },
+    );
+    ({ handler, output } = lambda);
     ledger = new DeliveryLedger(dynamo.client, dynamo.tableName);
   });
 
   after(async () => {
-    output?.restore();
+    lambda?.restore();
     await cloud?.stop();
-    for (const name of Object.keys(process.env)) {
-      if (!(name in savedEnv)) delete process.env[name];
-    }
-    Object.assign(process.env, savedEnv);
   });
 
   const noticesSince = (count: number) => rig.exo.messages.slice(count).filter((m) => m.mailFrom === '');

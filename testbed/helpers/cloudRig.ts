@@ -16,16 +16,19 @@ export interface CloudRig {
   stop(): Promise<void>;
 }
 
-/** What every test of the Lambda, the worker or the whole cloud path starts first. */
-export async function startCloudRig(): Promise<CloudRig> {
+/**
+ * What every test of the Lambda, the worker or the whole cloud path starts first. `exchange`: the
+ * fake tenant's options; `secret`: what the upstream secret holds (default: the fake's upstream block).
+ */
+export async function startCloudRig(options: { exchange?: Parameters<typeof startExchangeOnlineRig>[0]; secret?: (rig: ExchangeOnlineRig) => unknown } = {}): Promise<CloudRig> {
   const [rig, sqs, s3, dynamo, secrets] = await Promise.all([
-    startExchangeOnlineRig(),
+    startExchangeOnlineRig(options.exchange),
     startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }),
     startLocalS3(),
     startLocalDynamo(),
     startLocalSecretsManager(),
   ]);
-  const { arn: secretArn } = secrets.setSecret('smarthost-upstream', JSON.stringify(rig.upstream()));
+  const { arn: secretArn } = secrets.setSecret('smarthost-upstream', JSON.stringify(options.secret ? options.secret(rig) : rig.upstream()));
   return {
     rig,
     sqs,
