@@ -24,11 +24,12 @@ export const DEBIAN_REVISION = '1';
 
 /**
  * What the official Node.js binary links against (objdump -p: libc, libm, libdl, libpthread,
- * libstdc++, libgcc_s) at the newest symbol versions it uses: GLIBC_2.28 (Node.js 24's glibc
- * floor), GLIBCXX_3.4.21 (GCC 5), GCC_3.0. dpkg-shlibdeps would say libc6 (>= 2.34) only because
- * libdl and libpthread merged into libc there; the binary uses no symbol of either.
+ * libstdc++, libgcc_s) at the newest symbol versions it uses, the same for x64 and arm64:
+ * GLIBC_2.28 (Node.js 24's glibc floor), CXXABI_1.3.11 (GCC 7's libstdc++), GCC_3.4.
+ * dpkg-shlibdeps would say libc6 (>= 2.34) only because libdl and libpthread merged into libc
+ * there; the binary uses no symbol of either, so Debian 11 (glibc 2.31) takes it too.
  */
-export const DEPENDS = 'libc6 (>= 2.28), libgcc-s1 (>= 3.0), libstdc++6 (>= 5)';
+export const DEPENDS = 'libc6 (>= 2.28), libgcc-s1 (>= 3.4), libstdc++6 (>= 7)';
 
 const MAINTAINER = 'smarthost maintainers <maintainers@smarthost.invalid>';
 const HOMEPAGE = 'https://github.com/smarthost/smarthost';
