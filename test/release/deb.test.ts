@@ -38,6 +38,8 @@ describe('Debian package', () => {
   const debs: Record<string, string> = {};
 
   before(async () => {
+    // postinst gives the configuration the new group (chgrp) and the systemctl test mounts.
+    assert.equal(process.getuid?.(), 0, 'test/release/deb.test.ts runs as root (dpkg --root installs with chgrp; unshare mounts)');
     dir = await makeTempDir('smarthost-deb-');
     await run(process.execPath, [RELEASE, '--out', dir, ARCH]);
     binary = join(dir, `smarthost-linux-${ARCH}`);
