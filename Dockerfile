@@ -1,8 +1,8 @@
 # The relay as a container: the single executable (npm run release) on a distroless base with the
 # C and C++ runtime it links against, as a non-root user. Multi-arch:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t smarthost .
-# Each platform's build stage runs on that platform (emulated where needed), so the executable
-# carries V8's code cache for its own CPU. BUILD_IMAGE and RUNTIME_IMAGE may name local stand-ins
+# Each platform's build stage runs on that platform (emulated where needed), so each executable's
+# blob is made by its own platform's Node.js. BUILD_IMAGE and RUNTIME_IMAGE may name local stand-ins
 # (scripts/container/buildImage.sh makes them with debootstrap where no registry is reachable).
 # No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub, and nothing here needs it.
 ARG BUILD_IMAGE=node:24-bookworm-slim

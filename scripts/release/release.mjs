@@ -1,17 +1,19 @@
-// Builds the single executables: the agent bundled by esbuild into one CommonJS script (a single
-// executable runs one script and can require() only Node's own modules), turned into a blob by the
-// pinned Node.js of the target architecture and injected into a copy of that Node.js with postject.
+// Builds the single executables: the agent's ESM bundle (the same files `npm start` runs,
+// scripts/agentBundle.mjs) embedded as the blob's assets behind a small CommonJS loader
+// (seaLoader.cjs, the one script a single executable runs), turned into a blob by the pinned Node.js
+// of the target architecture and injected into a copy of that Node.js with postject.
 //   node scripts/release/release.mjs [--out DIR] [x64] [arm64]
 // writes DIR/smarthost-linux-<arch> (DIR defaults to dist/release, both architectures by default).
-// The blob carries V8's code cache, which V8 rejects on another CPU, so each blob is made by its
-// own architecture's Node.js: arm64 on an x64 machine under qemu-user (qemu-aarch64-static).
+// Each blob is made by its own architecture's Node.js: arm64 on an x64 machine under qemu-user
+// (qemu-aarch64-static).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { inject } from 'postject';
+import { agentBundleOptions } from '../agentBundle.mjs';
 import { ARCHITECTURES, nodeBinary } from '../nodeBinary.mjs';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -36,39 +38,28 @@ function nodeCommand(arch) {
   const node = nodeBinary(arch);
   if (arch === process.arch) return [node];
   if (arch === 'arm64') return ['qemu-aarch64-static', '-L', arm64Root(), node];
-  throw new Error(`cannot run the ${arch} Node.js on ${process.arch} to make its code cache`);
+  throw new Error(`cannot run the ${arch} Node.js on ${process.arch} to make its blob`);
 }
 
-async function bundle(outFile) {
-  await build({
-    // memoryFlags first, as cli/main.ts does, so its V8 flags are set before the rest is evaluated.
-    stdin: {
-      contents: "import './edge-agent/memoryFlags.ts';\nimport { main } from './cli/cli.ts';\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n",
-      resolveDir: ROOT,
-      sourcefile: 'sea-main.ts',
-      loader: 'ts',
-    },
-    outfile: outFile,
-    bundle: true,
-    minify: true,
-    keepNames: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    logLevel: 'warning',
-  });
+/** The agent's ESM bundle in `dir`; returns the asset map: each .mjs by its path below `dir`. */
+async function bundle(dir) {
+  await build(agentBundleOptions({ outdir: dir, sourcemap: false }));
+  const assets = {};
+  for (const name of readdirSync(dir, { recursive: true })) {
+    if (String(name).endsWith('.mjs')) assets[String(name).split(path.sep).join('/')] = path.join(dir, String(name));
+  }
+  return assets;
 }
 
 async function release(outDir, arches) {
   const work = path.join(outDir, 'work');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const script = path.join(work, 'smarthost.cjs');
-  await bundle(script);
+  const assets = await bundle(path.join(work, 'bundle'));
   for (const arch of arches) {
     const blob = path.join(work, `sea-${arch}.blob`);
     const seaConfig = path.join(work, `sea-${arch}.json`);
-    writeFileSync(seaConfig, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+    writeFileSync(seaConfig, JSON.stringify({ main: path.join(ROOT, 'scripts', 'release', 'seaLoader.cjs'), output: blob, disableExperimentalSEAWarning: true, assets }));
     const [command, ...args] = nodeCommand(arch);
     execFileSync(command, [...args, '--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
     const executable = path.join(outDir, `smarthost-linux-${arch}`);

@@ -8,12 +8,14 @@ import { NODE_VERSION } from '../../scripts/nodeBinary.mjs';
 import { runCommand, startAgentCommand, type AgentProcess } from '../../testbed/helpers/agentProcess.ts';
 import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { childProcessEnv } from '../../testbed/aws/awsTestEnv.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /**
  * The single executable the container image and the packages ship (npm run release), built for
  * this machine and run as a process: version, the relay taking a message, `smarthost healthcheck`
- * against its status listener, a clean stop.
+ * against its status listener, a clean stop, and cloud mode, whose code is a chunk of the embedded
+ * bundle loaded only then.
  */
 
 const RELEASE = join(import.meta.dirname, '../../scripts/release/release.mjs');
@@ -79,5 +81,23 @@ describe('single executable', () => {
     const down = await runCommand(executable, ['healthcheck', '--config', config], { env });
     assert.equal(down.code, 1);
     assert.equal(down.stderr, `unhealthy: http://127.0.0.1:${statusPort}/readyz: connect ECONNREFUSED 127.0.0.1:${statusPort}\n`);
+  });
+
+  it('starts in cloud mode: the forwarder and the AWS SDK, a chunk the local relay never loads, come from the embedded bundle', async () => {
+    const config = join(dir, 'cloud.yaml');
+    await writeFile(config, JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      spool: { dir: join(dir, 'cloud-spool') },
+      queue: { kind: 'sqs', sqs: { queueUrl: 'http://127.0.0.1:9/000000000000/smarthost-mail', bucket: 'smarthost-bodies', region: 'us-east-1' } },
+    }));
+    // Every AWS endpoint is a loopback port nothing listens on: the hand-over waits, the relay runs.
+    const cloud = await startAgentCommand(executable, ['start', '--config', config], { env: { ...childProcessEnv({}, env) } });
+    try {
+      const listening = cloud.lines.map((line) => JSON.parse(line) as { msg?: string; queue?: string }).find((record) => record.msg === 'smarthost listening');
+      assert.equal(listening?.queue, 'sqs');
+    } finally {
+      cloud.child.kill('SIGTERM');
+      assert.equal(await cloud.exited, 0);
+    }
   });
 });
