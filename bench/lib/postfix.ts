@@ -1,11 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { freePort } from '../../testbed/helpers/freePort.ts';
 
 const run = promisify(execFile);
 
@@ -88,13 +89,6 @@ export interface PostfixInstance {
 /** Instances started and not yet stopped, so an interrupted run can still stop them. */
 const running = new Map<string, { tools: PostfixTools; pid: () => number | undefined }>();
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export function mainCf(dir: string, port: number, target: RelayTarget): string {
   return `# Postfix relay for the smarthost benchmark: its own instance, the classic relayhost set-up.

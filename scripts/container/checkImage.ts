@@ -14,13 +14,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { CLIENT_SECRET, startExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { freePort } from '../../testbed/helpers/freePort.ts';
 
 const run = promisify(execFile);
 const TAG = process.argv[2] ?? `smarthost:local-${process.arch === 'x64' ? 'amd64' : process.arch}`;
@@ -35,13 +36,6 @@ async function docker(...args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function ok(text: string): void {
   process.stdout.write(`ok - ${text}\n`);

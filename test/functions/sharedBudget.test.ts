@@ -7,7 +7,8 @@ import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueM
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
 import { DeliveryLedger } from '../../functions/queue-delivery/deliveryLedger.ts';
-import { startSqsPoller, type RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import type { RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import { startTestWorkers } from './testWorkers.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
@@ -50,22 +51,7 @@ describe('two instances racing on one mailbox with a shared budget', () => {
   before(async () => {
     [rig, sqs, s3, dynamo] = await Promise.all([startExchangeOnlineRig(), startLocalSqs({ visibilityTimeout: 30, maxReceiveCount: 10 }), startLocalS3(), startLocalDynamo()]);
     const upstream = upstreamConfigSchema.parse(rig.upstream({ rateLimit: { perMinute: 1000, connections: 3, recipientsPerDay: BUDGET } }));
-    for (let i = 0; i < 2; i++) {
-      pollers.push(
-        await startSqsPoller(
-          {
-            queueUrl: sqs.queueUrl,
-            deadLetterQueueUrl: sqs.dlqUrl,
-            ledgerTable: dynamo.tableName,
-            upstream,
-            policy: { scheduleMs: [1_000], maxAgeMs: 3_600_000 },
-            timings: { pollWait: 1_000, visibilityTimeout: 30_000, lease: 30_000, errorBackoff: 200 },
-          },
-          loggerOf(i),
-          { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client },
-        ),
-      );
-    }
+    pollers.push(...(await startTestWorkers(2, { sqs, s3, dynamo }, upstream, { visibilityTimeout: 30_000, lease: 30_000 }, loggerOf)));
   });
 
   after(async () => {

@@ -6,7 +6,8 @@ import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
-import { startSqsPoller, type RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import type { RunningSqsPoller } from '../../functions/sqs-poller/startSqsPoller.ts';
+import { startTestWorkers } from './testWorkers.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
@@ -43,22 +44,7 @@ describe('a slow upstream: two pollers, visibility and lease shorter than one su
       startLocalDynamo(),
     ]);
     const upstream = upstreamConfigSchema.parse(rig.upstream());
-    for (let i = 0; i < 2; i++) {
-      pollers.push(
-        await startSqsPoller(
-          {
-            queueUrl: sqs.queueUrl,
-            deadLetterQueueUrl: sqs.dlqUrl,
-            ledgerTable: dynamo.tableName,
-            upstream,
-            policy: { scheduleMs: [1_000], maxAgeMs: 3_600_000 },
-            timings: { pollWait: 1_000, visibilityTimeout: VISIBILITY_MS, lease: LEASE_MS, errorBackoff: 200 },
-          },
-          quiet,
-          { sqs: sqs.client, s3: s3.client, dynamo: dynamo.client },
-        ),
-      );
-    }
+    pollers.push(...(await startTestWorkers(2, { sqs, s3, dynamo }, upstream, { visibilityTimeout: VISIBILITY_MS, lease: LEASE_MS }, () => quiet)));
   });
 
   after(async () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTransport } from 'nodemailer';
@@ -10,6 +9,7 @@ import { makeTempDir } from '../../testbed/helpers/agentHarness.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 import { childProcessEnv } from '../../testbed/aws/awsTestEnv.ts';
 import packageJson from '../../package.json' with { type: 'json' };
+import { freePort } from '../../testbed/helpers/freePort.ts';
 
 /**
  * The single executable the container image and the packages ship (npm run release), built for
@@ -21,13 +21,6 @@ import packageJson from '../../package.json' with { type: 'json' };
 const RELEASE = join(import.meta.dirname, '../../scripts/release/release.mjs');
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x64';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('single executable', () => {
   let dir: string;
