@@ -135,6 +135,16 @@ export async function main(argv: string[]): Promise<number> {
 async function run(config: AgentConfig): Promise<number> {
   startMemoryGovernor({ maxBufferBytes: 16 * 1024 * 1024, maxHeapGrowthBytes: 8 * 1024 * 1024, intervalMs: 100, maxTimeShare: 0.05 });
   const logger = createLogger(config.log.level);
+  // Listened for before the agent starts: a SIGTERM right after "smarthost listening" (systemd,
+  // docker stop) must still stop it gracefully, not kill it with Node's default action.
+  let received: NodeJS.Signals | undefined;
+  let onStop: ((signal: NodeJS.Signals) => void) | undefined;
+  const stopOn = (signal: NodeJS.Signals) => () => {
+    received ??= signal;
+    onStop?.(signal);
+  };
+  process.once('SIGTERM', stopOn('SIGTERM'));
+  process.once('SIGINT', stopOn('SIGINT'));
   const agent = await startAgent(config, { logger }).catch((error: unknown) => {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
     return undefined;
@@ -143,10 +153,7 @@ async function run(config: AgentConfig): Promise<number> {
     logger.flush();
     return 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = received ?? (await new Promise<NodeJS.Signals>((resolve) => (onStop = resolve)));
   logger.info({ signal }, 'shutting down');
   await agent.stop(30_000);
   logger.flush();
