@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
@@ -16,6 +15,7 @@ import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynam
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
+import { scannerEnvelope, sha256Hex as sha256 } from '../../testbed/helpers/scannerEnvelope.ts';
 
 /**
  * The queue message promises the body's size and SHA-256; the function checks both while the
@@ -23,7 +23,6 @@ import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/he
  * reason, never delivered (the fake Exchange Online captures nothing).
  */
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 // Larger than one S3 read chunk, so a change in the middle is caught after bytes already went out.
 const BODY = Buffer.concat([
   Buffer.from('From: scanner@contoso.com\r\nTo: you@contoso.com\r\nSubject: scan\r\n\r\n'),
@@ -33,16 +32,7 @@ const BODY = Buffer.concat([
 let counter = 0;
 function envelopeFor(body: Buffer): MessageEnvelope {
   counter += 1;
-  return {
-    id: `integrity-${process.pid}-${counter}`,
-    receivedAt: new Date().toISOString(),
-    client: { name: 'scanner', ip: '192.0.2.10' },
-    helo: 'scanner.local',
-    mailFrom: 'scanner@contoso.com',
-    rcptTo: ['you@contoso.com'],
-    size: body.length,
-    sha256: sha256(body),
-  };
+  return scannerEnvelope(`integrity-${process.pid}-${counter}`, body);
 }
 
 describe('the function checks the body the queue message promises', () => {

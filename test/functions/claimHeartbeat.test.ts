@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
-import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import type { Submitter, SubmitResult } from '../../delivery/smtp/submission.ts';
@@ -16,6 +14,7 @@ import { MailboxPool } from '../../delivery/pool/mailboxPool.ts';
 import { ClaimLostError, handleQueueRecord, RetryLaterError, type QueueRecordDeps } from '../../functions/queue-delivery/handleQueueRecord.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
 
 /**
  * handleQueueRecord holds its claim while the submission runs (functions/queue-delivery/claimHeartbeat.ts)
@@ -23,7 +22,6 @@ import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
  * The ledger is dynalite; the submitter is scripted so the test decides when each submission ends.
  */
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const LEASE_MS = 600;
 const VISIBILITY_MS = 2_000;
 // Beats every LEASE_MS / 3 = 200 ms.
@@ -59,16 +57,7 @@ let counter = 0;
 function queueRecord(rcptTo: string[]) {
   counter += 1;
   const body = Buffer.from(`From: scanner@contoso.com\r\nSubject: held ${counter}\r\n\r\nscan\r\n`);
-  const envelope: MessageEnvelope = {
-    id: `heartbeat-${process.pid}-${counter}`,
-    receivedAt: new Date().toISOString(),
-    client: { name: 'scanner', ip: '192.0.2.10' },
-    helo: 'scanner.local',
-    mailFrom: 'scanner@contoso.com',
-    rcptTo,
-    size: body.length,
-    sha256: sha256(body),
-  };
+  const envelope = scannerEnvelope(`heartbeat-${process.pid}-${counter}`, body, { rcptTo });
   return { envelope, record: { messageId: `sqs-${envelope.id}`, body: serializeQueueMessage(inlineQueueMessage(envelope, body)), receiptHandle: `receipt-${counter}`, receiveCount: 1 } };
 }
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
@@ -16,6 +15,7 @@ import type { LambdaOutput } from './lambdaOutput.ts';
 import { importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
 import { lambdaContext, sqsRecord } from './sqsEvents.ts';
 import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
+import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
 
 /**
  * The delivery Lambda's failure notices (functions/lambda/handler.ts, imported with the stack's
@@ -28,21 +28,10 @@ const SENDER = 'scanner@contoso.com';
 /** Internal to the fake tenant and in no mailbox: 550 5.1.10 on every attempt. */
 const NOBODY = 'nobody@contoso.com';
 const BODY_MARKER = 'PAYROLL-SCAN-CONFIDENTIAL-4711';
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 function queueMessage(id: string, extra: Partial<MessageEnvelope> = {}): string {
   const body = Buffer.from(`From: ${SENDER}\r\nTo: ${NOBODY}\r\nSubject: Scan 4711\r\n\r\n${BODY_MARKER}\r\n`);
-  const envelope: MessageEnvelope = {
-    id,
-    receivedAt: new Date().toISOString(),
-    client: { name: 'scanner', ip: '192.0.2.10' },
-    helo: 'scanner.contoso.com',
-    mailFrom: SENDER,
-    rcptTo: [NOBODY],
-    size: body.length,
-    sha256: sha256(body),
-    ...extra,
-  };
+  const envelope = scannerEnvelope(id, body, { helo: 'scanner.contoso.com', mailFrom: SENDER, rcptTo: [NOBODY], ...extra });
   return serializeQueueMessage(inlineQueueMessage(envelope, body));
 }
 

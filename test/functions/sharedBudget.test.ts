@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
@@ -14,6 +13,7 @@ import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { RELAY_MAILBOX, startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
 
 /**
  * Two `smarthost worker` instances on one queue, delivering through one mailbox whose budget is
@@ -24,7 +24,6 @@ import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
 
 const BUDGET = 3;
 const MESSAGES = 10;
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('two instances racing on one mailbox with a shared budget', () => {
   let rig: ExchangeOnlineRig;
@@ -63,16 +62,7 @@ describe('two instances racing on one mailbox with a shared budget', () => {
     const envelopes: MessageEnvelope[] = [];
     const entries = Array.from({ length: MESSAGES }, (_, i) => {
       const body = Buffer.from(`From: scanner@contoso.com\r\nSubject: budget ${i}\r\n\r\nshared budget\r\n`);
-      const envelope: MessageEnvelope = {
-        id: `shared-budget-${process.pid}-${i}`,
-        receivedAt: new Date().toISOString(),
-        client: { name: 'scanner', ip: '192.0.2.10' },
-        helo: 'scanner.local',
-        mailFrom: 'scanner@contoso.com',
-        rcptTo: ['you@contoso.com'],
-        size: body.length,
-        sha256: sha256(body),
-      };
+      const envelope = scannerEnvelope(`shared-budget-${process.pid}-${i}`, body);
       envelopes.push(envelope);
       return { Id: String(i), MessageBody: serializeQueueMessage(inlineQueueMessage(envelope, body)) };
     });

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { DeliveryLogger } from '../../delivery/logger.ts';
 import { upstreamConfigSchema } from '../../delivery/upstreamConfig.ts';
@@ -13,6 +11,7 @@ import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { startExchangeOnlineRig, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { scannerEnvelope, sha256Hex as sha256 } from '../../testbed/helpers/scannerEnvelope.ts';
 
 /**
  * Issue 10's reproduction, scaled down to keep the run short: two `smarthost worker` pollers on one
@@ -26,7 +25,6 @@ const VISIBILITY_MS = 3_000;
 const LEASE_MS = 3_000;
 const COMMAND_DELAY_MS = 1_800;
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const quiet: DeliveryLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 describe('a slow upstream: two pollers, visibility and lease shorter than one submission', () => {
@@ -54,16 +52,7 @@ describe('a slow upstream: two pollers, visibility and lease shorter than one su
 
   test('the message is delivered exactly once', async () => {
     const body = Buffer.from('From: scanner@contoso.com\r\nSubject: slow upstream\r\n\r\nsent once\r\n');
-    const envelope: MessageEnvelope = {
-      id: `slow-upstream-${process.pid}`,
-      receivedAt: new Date().toISOString(),
-      client: { name: 'scanner', ip: '192.0.2.10' },
-      helo: 'scanner.local',
-      mailFrom: 'scanner@contoso.com',
-      rcptTo: ['you@contoso.com'],
-      size: body.length,
-      sha256: sha256(body),
-    };
+    const envelope = scannerEnvelope(`slow-upstream-${process.pid}`, body);
     const started = Date.now();
     await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: serializeQueueMessage(inlineQueueMessage(envelope, body)) }));
 
