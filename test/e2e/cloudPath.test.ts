@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DLQ_ATTRIBUTES } from '../../contract/cloudResources.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
@@ -90,10 +90,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     const [message] = (await rig.exo.waitForMessages(before + 1, 60_000)).slice(before);
     assert.equal(message?.sha256, sha256(raw));
     // The worker deletes the S3 copy right after recording the delivery.
-    await waitForValue(async () => {
-      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
-      return (listed.KeyCount ?? 0) === 0 ? true : undefined;
-    }, 10_000);
+    await pollUntil(async () => ((await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket }))).KeyCount ?? 0) === 0, 10_000, 'the S3 copy deleted');
   });
 
   test('a message SQS delivers twice is sent once', async () => {
@@ -113,7 +110,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: text }));
     await rig.exo.waitForMessages(before + 1, 15_000);
     await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: text }));
-    await waitFor(() => workerLogs.records().some((r) => r.msg === 'already delivered, not sent again' && r.messageId === envelope.id));
+    await pollUntil(() => workerLogs.records().some((r) => r.msg === 'already delivered, not sent again' && r.messageId === envelope.id), 15_000, 'the worker skipping the redelivery');
     assert.equal(rig.exo.messages.filter((m) => m.raw.includes('once only')).length, 1);
   });
 
@@ -121,10 +118,16 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
     rig.exo.failNext('data', '552 5.3.4 Message size exceeds fixed maximum message size');
     const raw = 'Subject: refused\r\n\r\nthis one fails\r\n';
     await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], raw);
-    const received = await waitForValue(async () => {
-      const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.dlqUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
-      return r.Messages?.[0];
-    });
+    let received: Message | undefined;
+    await pollUntil(
+      async () => {
+        received = (await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.dlqUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }))).Messages?.[0];
+        return received !== undefined;
+      },
+      15_000,
+      'the message in the dead-letter queue',
+    );
+    assert.ok(received);
     assert.equal(received.MessageAttributes?.[DLQ_ATTRIBUTES.reply]?.StringValue, '552 5.3.4 Message size exceeds fixed maximum message size');
     assert.equal(received.MessageAttributes?.[DLQ_ATTRIBUTES.kind]?.StringValue, 'permanent');
     assert.match(received.Body ?? '', /"schemaVersion":1/);
@@ -138,7 +141,7 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
       replies.push(await sendRaw(agent.address.port, 'scanner@contoso.com', ['you@contoso.com'], `Subject: outage ${i}\r\n\r\nkept\r\n`));
     }
     for (const reply of replies) assert.match(reply, /^250 2\.0\.0 Ok: queued as /);
-    await waitFor(() => agent.logs.records().some((r) => r.msg === 'AWS unreachable or refusing, mail stays in the spool'));
+    await pollUntil(() => agent.logs.records().some((r) => r.msg === 'AWS unreachable or refusing, mail stays in the spool'), 15_000, 'the agent logging the outage');
     assert.equal((await agent.spool.committedIds()).length, 3, 'all three wait in the spool');
     await sqs.restart();
     const arrived = (await rig.exo.waitForMessages(before + 3, 30_000)).slice(before);
@@ -157,22 +160,6 @@ describe('cloud path: device → agent → SQS (S3) → worker → Exchange Onli
       const { Attributes } = await sqs.client.send(new GetQueueAttributesCommand({ QueueUrl: sqs.queueUrl, AttributeNames: ['All'] }));
       return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
     };
-    await waitFor(() => true);
-    await waitForValue(async () => ((await counts()) === 0 ? true : undefined), 10_000);
+    await pollUntil(async () => (await counts()) === 0, 10_000, 'an empty queue');
   });
 });
-
-/** Polls a condition on the event loop's own pace (each check awaits I/O), up to timeoutMs. */
-async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  await waitForValue(async () => (condition() ? true : undefined), timeoutMs);
-}
-
-async function waitForValue<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
