@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
-import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import { silentLogger, type DeliveryLogger } from '../../delivery/logger.ts';
 import { SubmitError, type Submitter } from '../../delivery/smtp/submission.ts';
@@ -12,6 +11,7 @@ import { noMetrics } from '../../functions/queue-delivery/deliveryMetrics.ts';
 import { MailboxPool } from '../../delivery/pool/mailboxPool.ts';
 import { handleQueueRecord } from '../../functions/queue-delivery/handleQueueRecord.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../testbed/aws/localDynamo.ts';
+import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
 
 const BODY_MARKER = 'PAYROLL-SCAN-CONFIDENTIAL-4711';
 const NO_SUCH_USER = { responseCode: 550, response: '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup', command: 'RCPT TO', message: 'no such user' };
@@ -40,8 +40,7 @@ describe('failure notice from the cloud (queue record handler)', () => {
       close: async () => undefined,
     };
     const body = Buffer.from(`${headers}Subject: Scan 4711\r\n\r\n${BODY_MARKER}\r\n`);
-    const envelope: MessageEnvelope = { id, receivedAt: new Date().toISOString(), client: { name: 'scanner', ip: '192.0.2.10' }, helo: 'scanner', mailFrom, rcptTo: ['nobody@contoso.com'], size: body.length, sha256: '' };
-    envelope.sha256 = (await import('node:crypto')).createHash('sha256').update(body).digest('hex');
+    const envelope = scannerEnvelope(id, body, { mailFrom, rcptTo: ['nobody@contoso.com'] });
     const infos: string[] = [];
     const logger: DeliveryLogger = { ...silentLogger, info: (fields, message) => infos.push(`${message} ${JSON.stringify(fields)}`) };
     const result = await handleQueueRecord(

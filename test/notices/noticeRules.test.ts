@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import type { DeliveryEvent } from '../../delivery/history/deliveryEvent.ts';
 import { silentLogger } from '../../delivery/logger.ts';
 import { recipientStatus } from '../../delivery/notices/buildFailureNotice.ts';
@@ -11,10 +10,13 @@ import { FailureNotices, NOTICES_PER_RECIPIENT_PER_HOUR } from '../../edge-agent
 import { noticeTargets } from '../../edge-agent/notices/noticeTargets.ts';
 import type { DeliveryState, FailureRecord } from '../../edge-agent/spool/spool.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const notices = (input: Record<string, unknown>) => agentConfigSchema.parse({ spool: { dir: '/tmp/x' }, notices: input }).notices;
 const header = (extra = '') => Buffer.from(`Subject: scan\r\n${extra}\r\n`);
+/** What the stubbed spool holds for every message; its envelope carries its size and digest. */
+const SPOOLED_BODY = Buffer.from('Subject: scan\r\n\r\nbody\r\n');
 
 describe('who gets a failure notice', () => {
   it('admin by default once notices.admin is set; nobody without it', () => {
@@ -79,7 +81,7 @@ describe('the rate limit per notice recipient', () => {
       },
       close: async () => undefined,
     };
-    const envelope = (id: string): MessageEnvelope => ({ id, receivedAt: '2026-12-04T11:00:00.000Z', client: { name: 'lan', ip: '127.0.0.1' }, helo: 'mfp', mailFrom: 'scanner@contoso.com', rcptTo: ['x@contoso.com'], size: 20, sha256: '0'.repeat(64) });
+    const envelope = (id: string) => scannerEnvelope(id, SPOOLED_BODY, { receivedAt: '2026-12-04T11:00:00.000Z', rcptTo: ['x@contoso.com'] });
     const failure: FailureRecord = { failedAt: '2026-12-04T11:00:01.000Z', reason: 'refused', reply: '550 5.1.10 nope', state: { attempts: 1, deliveredRcpts: [], rejectedRcpts: [{ rcpt: 'x@contoso.com', reply: '550 5.1.10 nope' }] } };
     let now = Date.parse('2026-12-04T12:00:00.000Z');
     const notifier = new FailureNotices({
@@ -87,7 +89,7 @@ describe('the rate limit per notice recipient', () => {
       spool: {
         readFailure: async () => failure,
         readState: async () => undefined,
-        findMessage: async (id: string) => ({ envelope: envelope(id), where: 'failed' as const, body: Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]) }),
+        findMessage: async (id: string) => ({ envelope: envelope(id), where: 'failed' as const, body: Readable.from([SPOOLED_BODY]) }),
       },
       history: { read: async (id: string) => events.filter((e) => e.messageId === id), appendBeside: async (e: DeliveryEvent) => void events.push(e) },
       mail: { submitter, from: async () => 'relay@contoso.com' },
@@ -127,13 +129,13 @@ describe('the "Delayed" notice of a held message', () => {
       },
       close: async () => undefined,
     };
-    const envelope = (id: string): MessageEnvelope => ({ id, receivedAt: new Date().toISOString(), client: { name: 'lan', ip: '127.0.0.1' }, helo: 'mfp', mailFrom: 'scanner@contoso.com', rcptTo: ['x@contoso.com'], size: 20, sha256: '0'.repeat(64) });
+    const envelope = (id: string) => scannerEnvelope(id, SPOOLED_BODY, { rcptTo: ['x@contoso.com'] });
     const notifier = new FailureNotices({
       config: { notices: notices({ admin: 'ops@contoso.com', heldAfter }), clients: [] },
       spool: {
         readFailure: async () => undefined,
         readState: async () => state(),
-        findMessage: async (id: string) => ({ envelope: envelope(id), where: 'queue' as const, body: Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]) }),
+        findMessage: async (id: string) => ({ envelope: envelope(id), where: 'queue' as const, body: Readable.from([SPOOLED_BODY]) }),
       },
       history: { read: async (id: string) => events.filter((e) => e.messageId === id), appendBeside: async (e: DeliveryEvent) => void events.push(e) },
       mail: { submitter, from: async () => 'relay@contoso.com' },
