@@ -15,6 +15,8 @@ export interface FunctionEnv {
   instances: number;
   /** Claims last as long as the function may run, plus a margin. */
   leaseMs: number;
+  /** The function's name, which the runtime sets (AWS_LAMBDA_FUNCTION_NAME); its notices' Reporting-MTA. */
+  functionName?: string;
 }
 
 /** Thrown at cold start when the deployment left out or mangled a variable; names each one. */
@@ -58,5 +60,6 @@ export function readFunctionEnv(env: NodeJS.ProcessEnv): FunctionEnv {
     secretTtlSeconds: v[FUNCTION_ENV.secretTtlSeconds] as number,
     instances: v[FUNCTION_ENV.instances] as number,
     leaseMs: FUNCTION_LEASE_MS,
+    ...(env.AWS_LAMBDA_FUNCTION_NAME ? { functionName: env.AWS_LAMBDA_FUNCTION_NAME } : {}),
   };
 }

@@ -76,6 +76,7 @@ const deps = createDeliveryDeps({
   visibilityMs: env.leaseMs,
   failureNoticeTo: env.failureNoticeTo,
   ...(env.delayedNoticeAfterMs !== undefined ? { delayedNoticeAfterMs: env.delayedNoticeAfterMs } : {}),
+  ...(env.functionName ? { reportingHost: env.functionName } : {}),
 });
 
 /**

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -42,6 +43,8 @@ export interface DeliveryDepsOptions {
   failureNoticeTo?: string;
   /** See QueueRecordDeps.delayedNoticeAfterMs. */
   delayedNoticeAfterMs?: number;
+  /** See QueueRecordDeps.reportingHost. @default the host's name */
+  reportingHost?: string;
   policy?: RetryPolicy;
   aws?: { sqs?: SQSClient; s3?: S3Client; dynamo?: DynamoDBClient };
 }
@@ -78,5 +81,6 @@ export function createDeliveryDeps(options: DeliveryDepsOptions): QueueRecordDep
     ...(options.visibilityMs === undefined ? {} : { visibilityMs: options.visibilityMs }),
     failureNoticeTo: options.failureNoticeTo,
     ...(options.delayedNoticeAfterMs !== undefined ? { delayedNoticeAfterMs: options.delayedNoticeAfterMs } : {}),
+    reportingHost: options.reportingHost ?? hostname(),
   };
 }

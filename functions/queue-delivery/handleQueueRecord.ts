@@ -77,6 +77,8 @@ export interface QueueRecordDeps {
    * the first held attempt past it (ms); absent: none.
    */
   delayedNoticeAfterMs?: number;
+  /** The name failure notices give as their Reporting-MTA (the Lambda: its function's name; the worker: its host's). */
+  reportingHost: string;
 }
 
 export type RecordResult = 'delivered' | 'duplicate' | 'dead-lettered';
@@ -336,7 +338,7 @@ async function sendCloudNotices(
       ...(failure.reply ? { reply: failure.reply } : {}),
       ...(failure.operatorAction ? { fix: failure.operatorAction } : {}),
       rcpts: failure.rcpts,
-      reportingHost: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'smarthost-worker',
+      reportingHost: deps.reportingHost,
       now: new Date(),
     });
     if ('suppressed' in notice) {

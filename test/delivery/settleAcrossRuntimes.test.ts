@@ -126,6 +126,7 @@ describe('the same upstream replies give the same decisions in the spool and in 
         logger: silentLogger,
         policy: POLICY,
         leaseMs: 60_000,
+        reportingHost: 'smarthost-test',
       };
       const results: string[] = [];
       for (let receive = 1; receive <= scenario.attempts; receive++) {

@@ -88,6 +88,7 @@ describe('holding the claim while a record is delivered', () => {
       policy: { scheduleMs: [60_000], maxAgeMs: 3_600_000 },
       leaseMs: LEASE_MS,
       visibilityMs: VISIBILITY_MS,
+      reportingHost: 'smarthost-test',
     };
     return { deps, visibility, letters };
   }

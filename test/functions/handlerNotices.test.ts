@@ -12,7 +12,7 @@ import type { LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { RELAY_MAILBOX, type ExchangeOnlineRig } from '../../testbed/helpers/exchangeOnlineRig.ts';
 import { assertFailureReport } from '../notices/reportAssertions.ts';
 import type { LambdaOutput } from './lambdaOutput.ts';
-import { importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
+import { FUNCTION_NAME, importLambda, type Handler, type LambdaUnderTest } from './lambdaUnderTest.ts';
 import { lambdaContext, sqsRecord } from './sqsEvents.ts';
 import { startCloudRig, type CloudRig } from '../../testbed/helpers/cloudRig.ts';
 import { scannerEnvelope } from '../../testbed/helpers/scannerEnvelope.ts';
@@ -85,6 +85,8 @@ describe('delivery Lambda: failure notices to the sender and the admin', () => {
     // Sent as the agent spelt it (the fake's SMTP server lowercases the domain).
     assert.deepEqual(notices.map((n) => n.rcptTo.join()).sort(), ['OPS@contoso.com', SENDER]);
     for (const notice of notices) await assertFailureReport(notice, { ...expected, to: notice.rcptTo[0] ?? '' });
+    // The function names itself as the reporting MTA, by the name its runtime gives it.
+    for (const notice of notices) assert.match(notice.raw.toString('utf8'), new RegExp(`^Reporting-MTA: dns; ${FUNCTION_NAME}\r$`, 'm'));
     const sentEvents = (await ledger.readHistory('lambdaNotice0001')).filter((e) => e.type === 'notice');
     assert.deepEqual(sentEvents.map((e) => e.type === 'notice' && `${e.to} ${e.sent}`).sort(), ['OPS@Contoso.com true', `${SENDER} true`]);
 

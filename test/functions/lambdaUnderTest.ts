@@ -5,7 +5,7 @@ import type { lambdaContext } from './sqsEvents.ts';
 
 export type Handler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
 
-const FUNCTION_NAME = 'smarthost-delivery';
+export const FUNCTION_NAME = 'smarthost-delivery';
 
 export interface LambdaUnderTest {
   handler: Handler;

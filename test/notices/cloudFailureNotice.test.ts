@@ -56,6 +56,7 @@ describe('failure notice from the cloud (queue record handler)', () => {
         policy: { scheduleMs: [10], maxAgeMs: 86_400_000 },
         leaseMs: 60_000,
         failureNoticeTo: 'it@contoso.com',
+        reportingHost: 'smarthost-delivery',
       },
     );
     assert.equal(result, 'dead-lettered');
@@ -80,6 +81,7 @@ describe('failure notice from the cloud (queue record handler)', () => {
     assert.deepEqual(parts.map((p) => /Content-Type: ([^;\r\n]+)/i.exec(p)?.[1]), ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
     assert.match(parts[1] ?? '', /^Final-Recipient: rfc822; nobody@contoso\.com\r$/m);
     assert.match(parts[1] ?? '', /^Status: 5\.1\.10\r$/m);
+    assert.match(parts[1] ?? '', /^Reporting-MTA: dns; smarthost-delivery\r$/m);
     assert.match(parts[2] ?? '', /^Subject: Scan 4711\r$/m);
   });
 
