@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -281,20 +282,27 @@ export class SqsForwarder extends EventEmitter<{ forwarded: [MessageEnvelope]; f
     }
   }
 
-  /** The envelope as the queue message carries it: with the notice's addresses when notices are on. */
-  private async queueEnvelope(envelope: MessageEnvelope): Promise<MessageEnvelope> {
+  /**
+   * The envelope as the queue message carries it: with the notice's addresses when notices are on.
+   * `body`: the whole body when it was read already, so its header needs no second read.
+   */
+  private async queueEnvelope(envelope: MessageEnvelope, body: Buffer | undefined): Promise<MessageEnvelope> {
     const { notices, spool, logger } = this.options;
     if (!notices) return envelope;
-    const targets = cloudNoticeTo(notices, envelope, await readHeaderSection(spool.openBody(envelope)));
+    const targets = cloudNoticeTo(notices, envelope, await readHeaderSection(body ? Readable.from([body]) : spool.openBody(envelope)));
     for (const reason of targets.suppressed) logger.debug({ messageId: envelope.id, reason }, 'the cloud will send this one no failure notice');
     return targets.to.length > 0 ? { ...envelope, noticeTo: targets.to } : envelope;
   }
 
   private async message(spooled: MessageEnvelope, maxMessageBytes: number): Promise<QueueMessage> {
     const { spool, s3, bucket, prefix, inlineMaxBytes } = this.options;
-    const envelope = await this.queueEnvelope(spooled);
-    if (planQueueMessage(envelope, envelope.size, { inlineMaxBytes, maxMessageBytes }).kind === 'inline') {
-      return inlineQueueMessage(envelope, await spool.readBody(envelope));
+    const limits = { inlineMaxBytes, maxMessageBytes };
+    // A body that goes inline is read once, for its header (the notice's addresses) and the message.
+    const body = planQueueMessage(spooled, spooled.size, limits).kind === 'inline' ? await spool.readBody(spooled) : undefined;
+    const envelope = await this.queueEnvelope(spooled, body);
+    // The notice's addresses may push a body near the limit out to S3.
+    if (planQueueMessage(envelope, envelope.size, limits).kind === 'inline') {
+      return inlineQueueMessage(envelope, body ?? (await spool.readBody(envelope)));
     }
     const key = s3KeyFor(envelope, prefix);
     // Multipart from a file stream: a 35 MB scan is never held in memory.

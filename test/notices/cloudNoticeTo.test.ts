@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { MAX_NOTICE_TO } from '../../contract/messageEnvelope.ts';
-import { parseQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
+import { decodeInlineBody, parseQueueMessage, type QueueMessage } from '../../contract/queueMessage.ts';
 import { agentConfigSchema, type AgentConfigInput } from '../../edge-agent/config/agentConfigSchema.ts';
 import { cloudNoticeTo } from '../../edge-agent/notices/cloudNoticeTo.ts';
 import { startLocalS3, type LocalS3 } from '../../testbed/aws/localS3.ts';
 import { startLocalSqs, type LocalSqs } from '../../testbed/aws/localSqs.ts';
 import { sendRaw, startTestAgent, type TestAgent } from '../../testbed/helpers/agentHarness.ts';
 import { pollUntil } from '../../testbed/helpers/pollUntil.ts';
+import { sha256Hex } from '../../testbed/helpers/scannerEnvelope.ts';
 
 const ADMIN = 'ops@contoso.com';
 const scanner = { client: { name: 'scanner', ip: '192.0.2.10' } };
@@ -117,6 +118,10 @@ describe('the cloud agent hands noticeTo over in the queue message', () => {
       { from: '', raw: scan('') },
     ]);
     assert.deepEqual(messages.get('scanner@contoso.com')?.envelope.noticeTo, ['scanner@contoso.com', ADMIN]);
+    // The inline body (read once for its header and the message) is the spooled one, byte for byte.
+    const inline = messages.get('scanner@contoso.com');
+    assert.equal(inline?.body.kind, 'inline');
+    assert.equal(inline.body.kind === 'inline' && sha256Hex(decodeInlineBody(inline.body)), inline.envelope.sha256);
     assert.equal(messages.get('big@contoso.com')?.body.kind, 's3');
     assert.deepEqual(messages.get('big@contoso.com')?.envelope.noticeTo, ['big@contoso.com', ADMIN]);
     assert.deepEqual(messages.get('scan@scanner.local')?.envelope.noticeTo, [ADMIN]);
