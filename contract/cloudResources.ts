@@ -85,6 +85,12 @@ export const DELIVERY_METRICS = {
   /** A message held for the operator (needs-operator failure, retried on the slow schedule). */
   heldForOperator: 'HeldForOperator',
   /**
+   * A message put back without an attempt because no mailbox it may use had room (its recipients
+   * per 24 hours, messages per minute, or a pause after throttling): mail waiting on Exchange's
+   * limits, not failing.
+   */
+  deferred: 'DeliveryDeferred',
+  /**
    * Days until the upstream credential stops working: the certificate's expiry, or (a token that
    * could not be renewed) the held token's, 0 when none is held. Emitted once per invocation.
    */

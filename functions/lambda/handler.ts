@@ -58,6 +58,9 @@ const deliveryMetrics: DeliveryMetrics = {
   heldForOperator() {
     metrics.addMetric(DELIVERY_METRICS.heldForOperator, MetricUnit.Count, 1);
   },
+  deferred() {
+    metrics.addMetric(DELIVERY_METRICS.deferred, MetricUnit.Count, 1);
+  },
   credentialExpiresIn(days) {
     metrics.addMetric(DELIVERY_METRICS.credentialExpiresInDays, MetricUnit.Count, days);
   },

@@ -7,6 +7,8 @@ export interface DeliveryMetrics {
   retried(throttled: boolean): void;
   /** A message held for the operator: retried on the slow schedule until the cause is fixed. */
   heldForOperator(): void;
+  /** A message put back unattempted: no mailbox it may use had room. */
+  deferred(): void;
   /** Days until the upstream credential stops working (credentialExpiresInDays), when it is known. */
   credentialExpiresIn(days: number): void;
 }
@@ -16,5 +18,6 @@ export const noMetrics: DeliveryMetrics = {
   failed() {},
   retried() {},
   heldForOperator() {},
+  deferred() {},
   credentialExpiresIn() {},
 };

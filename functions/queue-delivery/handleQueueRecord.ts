@@ -145,6 +145,7 @@ export async function handleQueueRecord(record: QueueRecord, deps: QueueRecordDe
     const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil((at - Date.now()) / 1000)));
     await deps.changeVisibility(record.receiptHandle, seconds);
     logger.warn({ messageId: envelope.id, reason, retryInSeconds: seconds }, 'deferred: no mailbox it may use has room');
+    deps.metrics.deferred();
     throw new RetryLaterError(`message ${envelope.id} deferred: ${reason}`);
   }
   const { submitter, lease, recipients } = chosen;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { FUNCTION_ENV } from '../../contract/cloudResources.ts';
+import { DELIVERY_METRICS, FUNCTION_ENV } from '../../contract/cloudResources.ts';
 import type { MessageEnvelope } from '../../contract/messageEnvelope.ts';
 import { inlineQueueMessage, serializeQueueMessage } from '../../contract/queueMessage.ts';
 import type { UpstreamConfigInput } from '../../delivery/upstreamConfig.ts';
@@ -161,5 +161,9 @@ describe('the delivery Lambda with a pool of mailboxes in its secret', () => {
     const dead = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: sqs.dlqUrl, WaitTimeSeconds: 0 }));
     assert.equal(dead.Messages, undefined);
     assert.deepEqual(await new DeliveryLedger(dynamo.client, dynamo.tableName).readHistory(scan.envelope.id), []);
+    // Counted where the operator's dashboards can see it, apart from failures and retries.
+    const emf = output.metrics(logsBefore);
+    assert.equal(emf.reduce((sum, line) => sum + Number(line[DELIVERY_METRICS.deferred] ?? 0), 0), 1, JSON.stringify(emf));
+    assert.equal(emf.some((line) => DELIVERY_METRICS.failed in line || DELIVERY_METRICS.retried in line), false);
   });
 });
